@@ -1,0 +1,60 @@
+/**
+ * `npm start`: the whole service on this machine.
+ *   PORT              HTTP port (default 4010), on 127.0.0.1
+ *   LOCAL_SECRET_KEY  a sk_test_... key to accept instead of a generated one
+ *   DATA_DIR          keep DynamoDB Local's data in this directory (default: in memory)
+ */
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { JavaMissingError } from '../local/dynamodb.js';
+import { startLocalService } from '../local/service.js';
+
+async function main() {
+  // The SDK's notice about future Node versions is not for users of `npm start`.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const port = process.env.PORT ? Number(process.env.PORT) : 4010;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`PORT must be a port number, got '${process.env.PORT}'.`);
+  const dataDir = process.env.DATA_DIR ? resolve(process.env.DATA_DIR) : undefined;
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const secretKey = process.env.LOCAL_SECRET_KEY || undefined;
+  if (secretKey && !/^sk_test_[0-9A-Za-z]{24,128}$/.test(secretKey))
+    throw new UsageError('LOCAL_SECRET_KEY must look like sk_test_ followed by 24 to 128 letters and digits.');
+
+  const service = await startLocalService({ port, secretKey, dataDir, log: (l) => console.error(l) });
+  const { hostname } = new URL(service.baseUrl);
+  console.log(`Verification sessions API: ${service.baseUrl}/v1/identity/verification_sessions
+Test secret key: ${service.secretKey}
+DynamoDB Local: ${service.dynamoEndpoint} (${dataDir ? `data in ${dataDir}` : 'in memory'}), table ${service.tableName}
+
+Try it:
+  curl ${service.baseUrl}/v1/identity/verification_sessions -u ${service.secretKey}: -d type=document
+
+With stripe-node (npm install stripe), in an .mjs file:
+  import Stripe from 'stripe';
+  const stripe = new Stripe('${service.secretKey}', { host: '${hostname}', port: ${service.port}, protocol: 'http' });
+  const session = await stripe.identity.verificationSessions.create({ type: 'document' });
+  console.log(session.id, session.status, session.url);
+
+Ready. Ctrl-C stops the service.`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping...`);
+    await service.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+class UsageError extends Error {}
+
+main().catch((err) => {
+  if (err instanceof JavaMissingError || err instanceof UsageError) console.error(err.message);
+  else if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE')
+    console.error(`Port ${process.env.PORT ?? 4010} is in use: stop what runs there or set PORT to another port.`);
+  else console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  process.exit(1);
+});

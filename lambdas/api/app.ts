@@ -1,0 +1,120 @@
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { ApiError, authenticationFailed, internalError, invalidRequest } from '../domain/errors.js';
+import { newRequestId } from '../domain/ids.js';
+import type { Scope } from '../domain/session.js';
+import type { ApiKeyStore } from '../store/api-keys.js';
+import { MAX_IDEMPOTENCY_KEY_LENGTH, requestFingerprint } from '../store/idempotency.js';
+import { type HttpRequest, type HttpResponse, bodyParams, errorResponse, queryParams, requestFromEvent, toResult } from './http.js';
+import {
+  type CallContext,
+  type SessionDeps,
+  cancelSession,
+  createSession,
+  listSessions,
+  redactSession,
+  retrieveSession,
+  updateSession,
+} from './sessions.js';
+
+export interface ApiDeps extends SessionDeps {
+  apiKeys: ApiKeyStore;
+  /** Base URL of the hosted page; default: https:// + the request's domain. */
+  pageBaseUrl?: string;
+  now?: () => number;
+}
+
+type RouteHandler = (deps: ApiDeps, ctx: CallContext, params: unknown, id: string) => Promise<HttpResponse>;
+interface Route {
+  method: 'GET' | 'POST';
+  pattern: RegExp;
+  handler: RouteHandler;
+}
+
+const ID = '([^/]+)';
+const SESSIONS = '/v1/identity/verification_sessions';
+const ROUTES: Route[] = [
+  { method: 'POST', pattern: new RegExp(`^${SESSIONS}$`), handler: (d, c, p) => createSession(d, c, p) },
+  { method: 'GET', pattern: new RegExp(`^${SESSIONS}$`), handler: (d, c, p) => listSessions(d, c, p) },
+  { method: 'GET', pattern: new RegExp(`^${SESSIONS}/${ID}$`), handler: (d, c, p, id) => retrieveSession(d, c, id, p) },
+  { method: 'POST', pattern: new RegExp(`^${SESSIONS}/${ID}$`), handler: (d, c, p, id) => updateSession(d, c, id, p) },
+  { method: 'POST', pattern: new RegExp(`^${SESSIONS}/${ID}/cancel$`), handler: (d, c, p, id) => cancelSession(d, c, id, p) },
+  { method: 'POST', pattern: new RegExp(`^${SESSIONS}/${ID}/redact$`), handler: (d, c, p, id) => redactSession(d, c, id, p) },
+];
+
+/** The secret key from `Authorization: Bearer sk_...` or Basic auth with the key as user name. */
+export function secretKeyFrom(authorization: string | undefined): string | undefined {
+  if (!authorization) return undefined;
+  const [scheme, value = ''] = authorization.trim().split(/\s+/, 2);
+  if (/^bearer$/i.test(scheme)) return value;
+  if (/^basic$/i.test(scheme)) return Buffer.from(value, 'base64').toString('utf8').split(':')[0];
+  return undefined;
+}
+
+async function authenticate(deps: ApiDeps, req: HttpRequest, nowMs: number): Promise<Scope> {
+  const key = secretKeyFrom(req.headers.authorization);
+  if (!key)
+    throw authenticationFailed(
+      "You did not provide an API key. Provide your secret key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer sk_test_...').",
+    );
+  const scope = await deps.apiKeys.lookup(key, nowMs);
+  if (!scope) throw authenticationFailed('Invalid API Key provided.');
+  return scope;
+}
+
+async function route(deps: ApiDeps, req: HttpRequest): Promise<HttpResponse> {
+  const nowMs = (deps.now ?? Date.now)();
+  let match: { route: Route; id: string } | undefined;
+  let pathKnown = false;
+  for (const r of ROUTES) {
+    const m = r.pattern.exec(req.path);
+    if (!m) continue;
+    pathKnown = true;
+    if (r.method === req.method) {
+      match = { route: r, id: decodeURIComponent(m[1] ?? '') };
+      break;
+    }
+  }
+  if (!match)
+    throw new ApiError(
+      404,
+      'invalid_request_error',
+      `Unrecognized request URL (${req.method}: ${req.path}).${pathKnown ? ' This path does not accept that method.' : ''}`,
+      { shouldRetry: false },
+    );
+  const scope = await authenticate(deps, req, nowMs);
+  const params = req.method === 'GET' ? queryParams(req) : bodyParams(req);
+  const ctx: CallContext = { scope, nowMs, pageBaseUrl: deps.pageBaseUrl ?? req.baseUrl };
+  const key = req.method === 'POST' ? req.headers['idempotency-key'] : undefined;
+  if (key !== undefined) {
+    if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)
+      throw invalidRequest(`Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters long.`);
+    ctx.idempotency = { scope, key, fingerprint: requestFingerprint(req.method, req.path, params), startedMs: nowMs };
+  }
+  return match.route.handler(deps, ctx, params, match.id);
+}
+
+/** The API Lambda handler: one function serves every route of the HTTP API. */
+export function createApiHandler(deps: ApiDeps) {
+  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>().handler(async (event) => {
+    const req = requestFromEvent(event, newRequestId());
+    const started = Date.now();
+    let res: HttpResponse;
+    try {
+      res = await route(deps, req);
+    } catch (err) {
+      if (err instanceof ApiError) {
+        res = errorResponse(err);
+      } else {
+        // Details go to the log, never to the caller.
+        console.error(JSON.stringify({ level: 'error', requestId: req.requestId, error: err instanceof Error ? err.stack : String(err) }));
+        res = errorResponse(internalError());
+      }
+    }
+    if (process.env.API_ACCESS_LOG !== 'off')
+      console.log(
+        JSON.stringify({ level: 'info', requestId: req.requestId, method: req.method, path: req.path, status: res.status, ms: Date.now() - started }),
+      );
+    return toResult(res, req);
+  });
+}

@@ -1,0 +1,83 @@
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import qs from 'qs';
+import { ApiError, invalidRequest } from '../domain/errors.js';
+
+/** The Stripe API version this service speaks, as pinned by stripe-node 23.1. */
+export const API_VERSION = '2026-10-28.endive';
+/** Form bodies larger than this are refused before parsing. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export interface HttpRequest {
+  method: string;
+  path: string;
+  /** Lower-cased header names. */
+  headers: Record<string, string | undefined>;
+  rawQuery: string;
+  body: string;
+  requestId: string;
+  /** Where the service is reachable, e.g. https://abc.execute-api.eu-west-1.amazonaws.com */
+  baseUrl: string;
+}
+
+export interface HttpResponse {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+export function requestFromEvent(event: APIGatewayProxyEventV2, requestId: string, baseUrl?: string): HttpRequest {
+  const headers: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(event.headers ?? {})) headers[k.toLowerCase()] = v;
+  const body = event.body ? (event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body) : '';
+  return {
+    method: event.requestContext.http.method.toUpperCase(),
+    path: event.rawPath,
+    headers,
+    rawQuery: event.rawQueryString ?? '',
+    body,
+    requestId,
+    baseUrl: baseUrl ?? `https://${event.requestContext.domainName}`,
+  };
+}
+
+const QS_OPTIONS = { depth: 6, strictDepth: true, arrayLimit: 100, parameterLimit: 1000, allowPrototypes: false } as const;
+
+/** Parses a Stripe-style bracketed form string (`metadata[a]=b`, `expand[]=x`, `%5B0%5D`). */
+export function parseForm(text: string, what: string): Record<string, unknown> {
+  if (Buffer.byteLength(text) > MAX_BODY_BYTES)
+    throw new ApiError(413, 'invalid_request_error', `The ${what} is larger than ${MAX_BODY_BYTES} bytes.`);
+  try {
+    return qs.parse(text, QS_OPTIONS) as Record<string, unknown>;
+  } catch {
+    throw invalidRequest(`The ${what} could not be parsed: parameters may be nested at most ${QS_OPTIONS.depth} levels deep.`);
+  }
+}
+
+/** POST parameters: a form body (Stripe's clients send form bodies only). */
+export function bodyParams(req: HttpRequest): Record<string, unknown> {
+  const type = req.headers['content-type'] ?? '';
+  if (req.body.trim() !== '' && /json/i.test(type))
+    throw invalidRequest(
+      'Request bodies must be form-encoded (Content-Type: application/x-www-form-urlencoded), with nested parameters written as metadata[key]=value.',
+    );
+  return parseForm(req.body, 'request body');
+}
+
+export const queryParams = (req: HttpRequest) => parseForm(req.rawQuery, 'query string');
+
+export function toResult(res: HttpResponse, req: Pick<HttpRequest, 'requestId' | 'headers'>): APIGatewayProxyStructuredResultV2 {
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'cache-control': 'no-cache, no-store',
+    'request-id': req.requestId,
+    'stripe-version': req.headers['stripe-version'] ?? API_VERSION,
+    ...res.headers,
+  };
+  return { statusCode: res.status, headers, body: JSON.stringify(res.body, null, 2) };
+}
+
+export function errorResponse(err: ApiError): HttpResponse {
+  const headers: Record<string, string> = {};
+  if (err.shouldRetry !== undefined) headers['stripe-should-retry'] = String(err.shouldRetry);
+  return { status: err.status, body: err.toBody(), headers };
+}

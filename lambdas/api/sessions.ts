@@ -1,0 +1,240 @@
+import { ApiError, invalidRequest, resourceMissing } from '../domain/errors.js';
+import { isTimeOrderedId, timeOrderedId } from '../domain/ids.js';
+import { arrayOf, int, obj, oneOf, parseParams, range, str } from '../domain/params.js';
+import {
+  CREATE_PARAMS,
+  EXPAND_ONLY_PARAMS,
+  UPDATE_PARAMS,
+  type CreateParams,
+  type Scope,
+  type SessionRecord,
+  type UpdateParams,
+  applyCancel,
+  applyRedact,
+  applyUpdate,
+  newSession,
+  parseExpand,
+  refusal,
+  renderSession,
+} from '../domain/session.js';
+import { type Action, STATUSES, isAllowed } from '../domain/state-machine.js';
+import { type IdempotentRequest, type IdempotencyStore, IdempotencyKeyTaken, resolve, type SavedResult } from '../store/idempotency.js';
+import { type ListQuery, type SessionStore, StaleSession } from '../store/session-store.js';
+import type { HttpResponse } from './http.js';
+
+/** Everything a use case needs about the caller and the request. */
+export interface CallContext {
+  scope: Scope;
+  nowMs: number;
+  pageBaseUrl: string;
+  /** Present on a POST that carried an Idempotency-Key. */
+  idempotency?: IdempotentRequest;
+}
+
+export interface SessionDeps {
+  sessions: SessionStore;
+  idempotency: IdempotencyStore;
+}
+
+const SESSIONS_URL = '/v1/identity/verification_sessions';
+const MAX_WRITE_ATTEMPTS = 5;
+
+const sessionMissing = (id: string) => resourceMissing('verification session', id);
+
+function render(s: SessionRecord, ctx: CallContext, expand: Set<string>) {
+  return renderSession(s, { nowSeconds: Math.floor(ctx.nowMs / 1000), pageBaseUrl: ctx.pageBaseUrl, expand });
+}
+
+/** Turns a saved result into the response for a repeated key, or its refusal. */
+function answerFromSaved(saved: SavedResult, req: IdempotentRequest): HttpResponse {
+  const r = resolve(saved, req);
+  if (r.kind === 'mismatch')
+    throw new ApiError(
+      400,
+      'idempotency_error',
+      `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${req.key}' if you meant to execute a different request.`,
+      { shouldRetry: false },
+    );
+  if (r.kind === 'in_flight')
+    throw new ApiError(
+      409,
+      'idempotency_error',
+      `There is currently another in-progress request using the idempotency key '${req.key}'. Retry this request in a moment to get its result.`,
+      { code: 'idempotency_key_in_use', shouldRetry: true },
+    );
+  return { status: r.status, body: r.body, headers: { 'idempotent-replayed': 'true' } };
+}
+
+/** Saves a refusal (4xx that the endpoint decided) under the key, then raises it. */
+async function saveRefusal(deps: SessionDeps, ctx: CallContext, err: unknown): Promise<HttpResponse> {
+  if (err instanceof ApiError && ctx.idempotency) {
+    try {
+      await deps.idempotency.save(ctx.idempotency, err.status, err.toBody(), ctx.nowMs);
+    } catch (saveErr) {
+      // A concurrent request with the same key saved its result first.
+      if (saveErr instanceof IdempotencyKeyTaken) return answerFromSaved(saveErr.saved, ctx.idempotency);
+      throw saveErr;
+    }
+  }
+  throw err;
+}
+
+export async function createSession(deps: SessionDeps, ctx: CallContext, raw: unknown): Promise<HttpResponse> {
+  const params = parseParams<CreateParams>(CREATE_PARAMS, raw);
+  const expand = parseExpand(params.expand);
+  const session = newSession(params, {
+    id: timeOrderedId('vs', ctx.nowMs),
+    scope: ctx.scope,
+    nowSeconds: Math.floor(ctx.nowMs / 1000),
+  });
+  const body = render(session, ctx, expand);
+  try {
+    await deps.sessions.commit(
+      session,
+      'create',
+      ctx.idempotency && { req: ctx.idempotency, status: 200, body, nowMs: ctx.nowMs },
+    );
+  } catch (err) {
+    if (err instanceof IdempotencyKeyTaken) return answerFromSaved(err.saved, ctx.idempotency!);
+    throw err;
+  }
+  return { status: 200, body };
+}
+
+export async function retrieveSession(deps: SessionDeps, ctx: CallContext, id: string, raw: unknown): Promise<HttpResponse> {
+  const { expand } = parseParams<{ expand?: string[] }>(EXPAND_ONLY_PARAMS, raw);
+  const expandSet = parseExpand(expand);
+  const session = isTimeOrderedId(id, 'vs') ? await deps.sessions.get(ctx.scope, id) : undefined;
+  if (!session) throw sessionMissing(id);
+  return { status: 200, body: render(session, ctx, expandSet) };
+}
+
+/**
+ * A change of an existing session. Without an Idempotency-Key, `fastPath` (one
+ * UpdateItem) does it when it can. Otherwise it is a read (the session and the
+ * key's saved result in one BatchGetItem), the change computed by the domain,
+ * and one conditional write, retried from the read if another writer won.
+ */
+async function changeSession(
+  deps: SessionDeps,
+  ctx: CallContext,
+  id: string,
+  action: Action,
+  expand: Set<string>,
+  compute: (s: SessionRecord) => SessionRecord,
+  fastPath?: () => Promise<SessionRecord>,
+): Promise<HttpResponse> {
+  const key = ctx.idempotency;
+  if (!isTimeOrderedId(id, 'vs')) return saveRefusal(deps, ctx, sessionMissing(id));
+  if (!key && fastPath) {
+    try {
+      return { status: 200, body: render(await fastPath(), ctx, expand) };
+    } catch (err) {
+      if (!(err instanceof StaleSession)) throw err;
+      if (!err.current) throw sessionMissing(id);
+      if (!isAllowed(action, err.current.status)) throw refusal(action, err.current.status);
+      // Allowed status but the fast path's condition failed: fall back to read-modify-write.
+    }
+  }
+  for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+    let session: SessionRecord | undefined;
+    if (key) {
+      const read = await deps.sessions.getWithSavedResult(ctx.scope, id, key.key, ctx.nowMs);
+      if (read.saved) return answerFromSaved(read.saved, key);
+      session = read.session;
+    } else {
+      session = await deps.sessions.get(ctx.scope, id);
+    }
+    let next: SessionRecord;
+    try {
+      if (!session) throw sessionMissing(id);
+      next = compute(session);
+    } catch (err) {
+      return saveRefusal(deps, ctx, err);
+    }
+    const body = render(next, ctx, expand);
+    try {
+      await deps.sessions.commit(next, { action, version: session.version }, key && { req: key, status: 200, body, nowMs: ctx.nowMs });
+      return { status: 200, body };
+    } catch (err) {
+      if (err instanceof IdempotencyKeyTaken) return answerFromSaved(err.saved, key!);
+      if (!(err instanceof StaleSession)) throw err;
+      // Another writer changed the session since the read: read again and recompute.
+    }
+  }
+  throw new ApiError(409, 'invalid_request_error', 'This VerificationSession is being changed by other requests at the same time. Retry the request.', {
+    code: 'lock_timeout',
+    shouldRetry: true,
+  });
+}
+
+export async function updateSession(deps: SessionDeps, ctx: CallContext, id: string, raw: unknown): Promise<HttpResponse> {
+  const params = parseParams<UpdateParams>(UPDATE_PARAMS, raw);
+  const expand = parseExpand(params.expand);
+  return changeSession(deps, ctx, id, 'update', expand, (s) => applyUpdate(s, params), () =>
+    deps.sessions.updateFields(ctx.scope, id, params),
+  );
+}
+
+export async function cancelSession(deps: SessionDeps, ctx: CallContext, id: string, raw: unknown): Promise<HttpResponse> {
+  const { expand } = parseParams<{ expand?: string[] }>(EXPAND_ONLY_PARAMS, raw);
+  return changeSession(deps, ctx, id, 'cancel', parseExpand(expand), applyCancel, () => deps.sessions.cancel(ctx.scope, id));
+}
+
+export async function redactSession(deps: SessionDeps, ctx: CallContext, id: string, raw: unknown): Promise<HttpResponse> {
+  const { expand } = parseParams<{ expand?: string[] }>(EXPAND_ONLY_PARAMS, raw);
+  const expandSet = parseExpand(expand);
+  return changeSession(deps, ctx, id, 'redact', expandSet, (s) => {
+    // Redacting twice changes nothing: answer with the session as it is.
+    if (s.redaction) throw new AlreadyRedacted(s);
+    return applyRedact(s);
+  }).catch((err) => {
+    if (err instanceof AlreadyRedacted) return { status: 200, body: render(err.session, ctx, expandSet) };
+    throw err;
+  });
+}
+
+class AlreadyRedacted extends Error {
+  constructor(readonly session: SessionRecord) {
+    super('already redacted');
+  }
+}
+
+const LIST_PARAMS = obj({
+  limit: int(1, 100),
+  starting_after: str(5000, false),
+  ending_before: str(5000, false),
+  status: oneOf(STATUSES),
+  created: range(),
+  client_reference_id: str(5000, false),
+  related_customer: str(5000, false),
+  related_customer_account: str(5000, false),
+  expand: arrayOf(str(5000, false), 20),
+});
+
+export async function listSessions(deps: SessionDeps, ctx: CallContext, raw: unknown): Promise<HttpResponse> {
+  const p = parseParams<Omit<ListQuery, 'limit'> & { limit?: number; expand?: string[] }>(LIST_PARAMS, raw);
+  if (p.starting_after !== undefined && p.ending_before !== undefined)
+    throw invalidRequest('You may only specify one of these parameters: starting_after, ending_before.', {
+      code: 'parameters_exclusive',
+      param: 'ending_before',
+    });
+  for (const param of ['starting_after', 'ending_before'] as const) {
+    const cursor = p[param];
+    if (cursor !== undefined && !isTimeOrderedId(cursor, 'vs')) throw resourceMissing('verification session', cursor, param);
+  }
+  // In lists, expansions name fields of `data`: expand[]=data.verified_outputs.
+  const expand = parseExpand(
+    (p.expand ?? []).map((e, i) => {
+      if (!e.startsWith('data.'))
+        throw invalidRequest(`In a list, expand fields of its items as data.<field>, e.g. expand[]=data.verified_outputs.`, { param: `expand[${i}]` });
+      return e.slice('data.'.length);
+    }),
+  );
+  const { expand: _e, ...query } = p;
+  const page = await deps.sessions.list(ctx.scope, { ...query, limit: p.limit ?? 10 });
+  return {
+    status: 200,
+    body: { object: 'list', data: page.data.map((s) => render(s, ctx, expand)), has_more: page.has_more, url: SESSIONS_URL },
+  };
+}

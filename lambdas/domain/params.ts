@@ -1,0 +1,176 @@
+import { invalidRequest, parameterMissing, parameterUnknown } from './errors.js';
+
+/**
+ * Validation of Stripe-style parameters as `qs` parses them from a form body or
+ * a query string: every leaf is a string, booleans are "true"/"false", an empty
+ * string unsets, arrays come as `[0]`-indexed or `[]` keys. A failure throws an
+ * ApiError in Stripe's shape whose `param` is the bracketed name the caller sent
+ * (`options[document][allowed_types][0]`), and nothing is changed.
+ *
+ * A parsed value of `null` means "the caller sent an empty string: unset it";
+ * `undefined` means "not sent".
+ */
+export type Schema =
+  | { kind: 'string'; max?: number; unsettable?: boolean }
+  | { kind: 'boolean' }
+  | { kind: 'integer'; min?: number; max?: number }
+  | { kind: 'enum'; values: readonly string[]; unsettable?: boolean }
+  | { kind: 'array'; items: Schema; max?: number }
+  | { kind: 'object'; fields: Record<string, Schema>; required?: readonly string[]; unsettable?: boolean }
+  | { kind: 'metadata' }
+  | { kind: 'range' }; // an integer, or {gt, gte, lt, lte}
+
+export const METADATA_LIMITS = { keys: 50, keyLength: 40, valueLength: 500 } as const;
+
+export const str = (max = 5000, unsettable = true): Schema => ({ kind: 'string', max, unsettable });
+export const bool = (): Schema => ({ kind: 'boolean' });
+export const int = (min?: number, max?: number): Schema => ({ kind: 'integer', min, max });
+export const oneOf = (values: readonly string[], unsettable = false): Schema => ({ kind: 'enum', values, unsettable });
+export const arrayOf = (items: Schema, max = 100): Schema => ({ kind: 'array', items, max });
+export type ObjectSchema = Extract<Schema, { kind: 'object' }>;
+export const obj = (fields: Record<string, Schema>, opts: { required?: string[]; unsettable?: boolean } = {}): ObjectSchema => ({
+  kind: 'object',
+  fields,
+  ...opts,
+});
+export const metadata = (): Schema => ({ kind: 'metadata' });
+export const range = (): Schema => ({ kind: 'range' });
+
+/** Validates `input` (the whole parsed body or query) against an object schema. */
+export function parseParams<T>(schema: ObjectSchema, input: unknown): T {
+  if (input === undefined || input === null || input === '') return parseObject(schema, {}, '') as T;
+  return parseObject(schema, input, '') as T;
+}
+
+const child = (parent: string, key: string | number) => (parent === '' ? String(key) : `${parent}[${key}]`);
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function describe(v: unknown): string {
+  return typeof v === 'string' ? JSON.stringify(v) : isPlainObject(v) ? 'a hash' : Array.isArray(v) ? 'an array' : String(v);
+}
+
+function emptyNotAllowed(param: string) {
+  return invalidRequest(
+    `You passed an empty string for '${param}'. We assume empty values are an attempt to unset a parameter; however '${param}' cannot be unset. You should remove '${param}' from your request or supply a non-empty value.`,
+    { code: 'parameter_invalid_empty', param },
+  );
+}
+
+function parseValue(schema: Schema, value: unknown, param: string): unknown {
+  switch (schema.kind) {
+    case 'string': {
+      if (typeof value !== 'string') throw invalidRequest(`Invalid ${param}: must be a string, got ${describe(value)}.`, { param });
+      if (value === '') {
+        if (schema.unsettable) return null;
+        throw emptyNotAllowed(param);
+      }
+      if (schema.max !== undefined && value.length > schema.max)
+        throw invalidRequest(`Invalid ${param}: must be at most ${schema.max} characters long.`, { param });
+      return value;
+    }
+    case 'boolean': {
+      if (value === 'true') return true;
+      if (value === 'false') return false;
+      if (value === '') throw emptyNotAllowed(param);
+      throw invalidRequest(`Invalid boolean: ${describe(value)} for ${param}. Use true or false.`, { param });
+    }
+    case 'integer': {
+      if (value === '') throw emptyNotAllowed(param);
+      if (typeof value !== 'string' || !/^-?\d{1,15}$/.test(value))
+        throw invalidRequest(`Invalid integer: ${describe(value)} for ${param}.`, { code: 'parameter_invalid_integer', param });
+      const n = Number(value);
+      if (schema.min !== undefined && n < schema.min)
+        throw invalidRequest(`Invalid ${param}: must be at least ${schema.min}.`, { code: 'parameter_invalid_integer', param });
+      if (schema.max !== undefined && n > schema.max)
+        throw invalidRequest(`Invalid ${param}: must be at most ${schema.max}.`, { code: 'parameter_invalid_integer', param });
+      return n;
+    }
+    case 'enum': {
+      if (value === '') {
+        if (schema.unsettable) return null;
+        throw emptyNotAllowed(param);
+      }
+      if (typeof value !== 'string' || !schema.values.includes(value))
+        throw invalidRequest(`Invalid ${param}: must be one of ${listOr(schema.values)}.`, { param });
+      return value;
+    }
+    case 'array': {
+      if (value === '') return [];
+      let items: unknown[];
+      if (Array.isArray(value)) items = value;
+      else if (isPlainObject(value) && Object.keys(value).every((k) => /^\d+$/.test(k)))
+        items = Object.keys(value)
+          .sort((a, b) => Number(a) - Number(b))
+          .map((k) => value[k]);
+      else throw invalidRequest(`Invalid array for ${param}: send it as ${param}[0]=...&${param}[1]=...`, { param });
+      if (schema.max !== undefined && items.length > schema.max)
+        throw invalidRequest(`Invalid ${param}: at most ${schema.max} items are allowed.`, { param });
+      return items.map((item, i) => parseValue(schema.items, item, child(param, i)));
+    }
+    case 'object': {
+      if (value === '') {
+        if (schema.unsettable) return null;
+        throw emptyNotAllowed(param);
+      }
+      return parseObject(schema, value, param);
+    }
+    case 'metadata':
+      return parseMetadata(value, param);
+    case 'range': {
+      if (typeof value === 'string') return parseValue({ kind: 'integer' }, value, param);
+      const r = parseObject(
+        { kind: 'object', fields: { gt: int(), gte: int(), lt: int(), lte: int() } },
+        value,
+        param,
+      );
+      return r;
+    }
+  }
+}
+
+function parseObject(schema: ObjectSchema, value: unknown, param: string): Record<string, unknown> {
+  if (!isPlainObject(value)) throw invalidRequest(`Invalid ${param || 'request'}: must be a hash (send nested values as ${param}[key]=value).`, { param: param || undefined });
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) {
+    if (!Object.hasOwn(schema.fields, key)) throw parameterUnknown(child(param, key));
+  }
+  for (const [key, fieldSchema] of Object.entries(schema.fields)) {
+    const v = value[key];
+    if (v === undefined) continue;
+    out[key] = parseValue(fieldSchema, v, child(param, key));
+  }
+  for (const key of schema.required ?? []) {
+    if (out[key] === undefined || out[key] === null) throw parameterMissing(child(param, key));
+  }
+  return out;
+}
+
+/** Metadata: string values; an empty value (null after parsing) unsets that key. */
+function parseMetadata(value: unknown, param: string): Record<string, string | null> | null {
+  if (value === '') return null; // unset all keys
+  if (!isPlainObject(value)) throw invalidRequest(`Invalid ${param}: must be a hash of key-value pairs, sent as ${param}[key]=value.`, { param });
+  const keys = Object.keys(value);
+  if (keys.length > METADATA_LIMITS.keys)
+    throw invalidRequest(`Invalid ${param}: it can have at most ${METADATA_LIMITS.keys} keys, you sent ${keys.length}.`, { param });
+  const out: Record<string, string | null> = {};
+  for (const key of keys) {
+    const p = child(param, key);
+    const v = value[key];
+    if (key.length > METADATA_LIMITS.keyLength)
+      throw invalidRequest(`Metadata keys can be at most ${METADATA_LIMITS.keyLength} characters long; '${key}' has ${key.length}.`, { param: p });
+    if (typeof v !== 'string')
+      throw invalidRequest(`Invalid ${p}: metadata values must be strings; square brackets are not allowed in metadata keys.`, { param: p });
+    if (v.length > METADATA_LIMITS.valueLength)
+      throw invalidRequest(`Metadata values can be at most ${METADATA_LIMITS.valueLength} characters long; the value of '${key}' has ${v.length}.`, { param: p });
+    out[key] = v === '' ? null : v;
+  }
+  return out;
+}
+
+export function listOr(values: readonly string[]): string {
+  if (values.length <= 1) return values.join('');
+  return `${values.slice(0, -1).join(', ')}, or ${values[values.length - 1]}`;
+}

@@ -1,0 +1,300 @@
+import { ApiError, invalidRequest } from './errors.js';
+import { METADATA_LIMITS, arrayOf, bool, metadata, obj, oneOf, str } from './params.js';
+import { clientSecretFor, newSecretSeed, pageUrlFor } from './secrets.js';
+import { INITIAL_STATUS, type Action, type Status, nextStatus, refusalMessage } from './state-machine.js';
+
+export const SESSION_TYPES = ['document', 'id_number'] as const;
+export const DOCUMENT_TYPES = ['driving_license', 'id_card', 'passport'] as const;
+export const LAST_ERROR_CODES = [
+  'abandoned', 'consent_declined', 'country_not_supported', 'device_not_supported', 'document_expired',
+  'document_type_not_supported', 'document_unverified_other', 'email_unverified_other',
+  'email_verification_declined', 'id_number_insufficient_document_data', 'id_number_mismatch',
+  'id_number_unverified_other', 'phone_unverified_other', 'phone_verification_declined',
+  'selfie_document_missing_photo', 'selfie_face_mismatch', 'selfie_manipulated', 'selfie_unverified_other',
+  'under_supported_age',
+] as const;
+
+export const REDACTED = '[redacted]';
+
+export interface DocumentOptions {
+  allowed_types?: string[];
+  require_id_number?: boolean;
+  require_live_capture?: boolean;
+  require_matching_selfie?: boolean;
+}
+export interface SessionOptions {
+  document?: DocumentOptions;
+}
+export interface ProvidedDetails {
+  email?: string;
+  phone?: string;
+}
+
+/** Who owns an item: an account in test or live mode. */
+export interface Scope {
+  account: string;
+  livemode: boolean;
+}
+
+/** A session as stored: the API object's fields plus the bookkeeping the API never shows. */
+export interface SessionRecord {
+  id: string;
+  account: string;
+  livemode: boolean;
+  created: number;
+  status: Status;
+  type: string;
+  options: SessionOptions;
+  metadata: Record<string, string>;
+  provided_details: ProvidedDetails | null;
+  return_url: string | null;
+  client_reference_id: string | null;
+  related_customer: string | null;
+  related_customer_account: string | null;
+  related_person: { account: string; person: string } | null;
+  last_error: { code: string; reason: string } | null;
+  last_verification_report: string | null;
+  redaction: { status: 'processing' | 'redacted' } | null;
+  verified_outputs: Record<string, unknown> | null;
+  /** Incremented by every write; conditional writes compare it. */
+  version: number;
+  /** Incremented by every submission: invalidates the url and client secret issued before. */
+  attempt: number;
+  /** Key for the url and client secret; null once redacted. */
+  secret_seed: string | null;
+}
+
+// ---- parameters ------------------------------------------------------------
+
+const documentOptions = obj(
+  {
+    allowed_types: arrayOf(oneOf(DOCUMENT_TYPES), DOCUMENT_TYPES.length),
+    require_id_number: bool(),
+    require_live_capture: bool(),
+    require_matching_selfie: bool(),
+  },
+  { unsettable: true },
+);
+const optionsParam = obj({ document: documentOptions }, { unsettable: true });
+const providedDetailsParam = obj({ email: str(800), phone: str(50) }, { unsettable: true });
+const expandParam = arrayOf(str(5000, false), 20);
+
+export const CREATE_PARAMS = obj({
+  type: oneOf(SESSION_TYPES),
+  verification_flow: str(5000),
+  options: optionsParam,
+  metadata: metadata(),
+  return_url: str(5000),
+  client_reference_id: str(5000),
+  provided_details: providedDetailsParam,
+  related_customer: str(5000),
+  related_customer_account: str(5000),
+  related_person: obj({ account: str(5000, false), person: str(5000, false) }, { required: ['account', 'person'] }),
+  expand: expandParam,
+});
+
+export const UPDATE_PARAMS = obj({
+  type: oneOf(SESSION_TYPES),
+  options: optionsParam,
+  metadata: metadata(),
+  provided_details: providedDetailsParam,
+  expand: expandParam,
+});
+
+export const EXPAND_ONLY_PARAMS = obj({ expand: expandParam });
+
+type Nullable<T> = T | null | undefined;
+
+export interface CreateParams {
+  type?: Nullable<string>;
+  verification_flow?: Nullable<string>;
+  options?: Nullable<{ document?: Nullable<DocumentOptions> }>;
+  metadata?: Nullable<Record<string, string | null>>;
+  return_url?: Nullable<string>;
+  client_reference_id?: Nullable<string>;
+  provided_details?: Nullable<{ email?: Nullable<string>; phone?: Nullable<string> }>;
+  related_customer?: Nullable<string>;
+  related_customer_account?: Nullable<string>;
+  related_person?: Nullable<{ account: string; person: string }>;
+  expand?: string[];
+}
+
+export interface UpdateParams {
+  type?: Nullable<string>;
+  options?: CreateParams['options'];
+  metadata?: CreateParams['metadata'];
+  provided_details?: CreateParams['provided_details'];
+  expand?: string[];
+}
+
+export const EXPANDABLE = ['verified_outputs', 'last_verification_report'] as const;
+
+/** Checks `expand[]` values; returns the set of fields to expand. */
+export function parseExpand(expand: string[] | undefined): Set<string> {
+  const out = new Set<string>();
+  for (const [i, field] of (expand ?? []).entries()) {
+    if (!(EXPANDABLE as readonly string[]).includes(field))
+      throw invalidRequest(
+        `This property cannot be expanded (${field}). You can expand: ${EXPANDABLE.join(', ')}.`,
+        { param: `expand[${i}]` },
+      );
+    out.add(field);
+  }
+  return out;
+}
+
+// ---- behaviour -------------------------------------------------------------
+
+function cleanOptions(options: CreateParams['options']): SessionOptions {
+  if (!options || !options.document) return {};
+  const doc: DocumentOptions = {};
+  for (const [k, v] of Object.entries(options.document)) if (v !== undefined && v !== null) (doc as Record<string, unknown>)[k] = v;
+  return { document: doc };
+}
+
+function cleanDetails(details: CreateParams['provided_details']): ProvidedDetails | null {
+  if (!details) return null;
+  const out: ProvidedDetails = {};
+  if (details.email) out.email = details.email;
+  if (details.phone) out.phone = details.phone;
+  return out;
+}
+
+/** Applies a metadata patch: null unsets everything, a null value unsets one key. */
+export function mergeMetadata(current: Record<string, string>, patch: CreateParams['metadata']): Record<string, string> {
+  if (patch === undefined) return current;
+  if (patch === null) return {};
+  const next = { ...current };
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete next[k];
+    else next[k] = v;
+  }
+  if (Object.keys(next).length > METADATA_LIMITS.keys)
+    throw invalidRequest(
+      `Invalid metadata: an object can have at most ${METADATA_LIMITS.keys} metadata keys; this update would leave ${Object.keys(next).length}.`,
+      { param: 'metadata' },
+    );
+  return next;
+}
+
+export function newSession(
+  params: CreateParams,
+  ctx: { id: string; scope: Scope; nowSeconds: number },
+): SessionRecord {
+  if (params.verification_flow)
+    throw invalidRequest('Verification flows are not supported by this service. Pass `type` (document or id_number) instead.', {
+      param: 'verification_flow',
+    });
+  if (!params.type)
+    throw invalidRequest('Missing required param: type.', { code: 'parameter_missing', param: 'type' });
+  return {
+    id: ctx.id,
+    account: ctx.scope.account,
+    livemode: ctx.scope.livemode,
+    created: ctx.nowSeconds,
+    status: INITIAL_STATUS,
+    type: params.type,
+    options: cleanOptions(params.options),
+    metadata: mergeMetadata({}, params.metadata),
+    provided_details: cleanDetails(params.provided_details),
+    return_url: params.return_url ?? null,
+    client_reference_id: params.client_reference_id ?? null,
+    related_customer: params.related_customer ?? null,
+    related_customer_account: params.related_customer_account ?? null,
+    related_person: params.related_person ?? null,
+    last_error: null,
+    last_verification_report: null,
+    redaction: null,
+    verified_outputs: null,
+    version: 1,
+    attempt: 0,
+    secret_seed: newSecretSeed(),
+  };
+}
+
+/** A refused transition: 400 with the current status in the message. */
+export function refusal(action: Action, current: Status): ApiError {
+  return invalidRequest(refusalMessage(action, current), { code: 'session_status_invalid' });
+}
+
+/** Runs `action` on `session` in memory: the next record, or a refusal. */
+export function transition(session: SessionRecord, action: Action, change: (s: SessionRecord) => void = () => {}): SessionRecord {
+  const to = nextStatus(action, session.status);
+  if (to === undefined) throw refusal(action, session.status);
+  const next: SessionRecord = structuredClone(session);
+  change(next);
+  next.status = to;
+  next.version = session.version + 1;
+  return next;
+}
+
+export function applyUpdate(session: SessionRecord, params: UpdateParams): SessionRecord {
+  return transition(session, 'update', (s) => {
+    if (params.type) s.type = params.type;
+    if (params.options !== undefined) s.options = cleanOptions(params.options);
+    if (params.provided_details !== undefined) s.provided_details = cleanDetails(params.provided_details);
+    s.metadata = mergeMetadata(s.metadata, params.metadata);
+  });
+}
+
+export const applyCancel = (session: SessionRecord) => transition(session, 'cancel');
+
+/**
+ * Redaction replaces personal data with `[redacted]`, empties metadata and
+ * deletes the secret seed. From `requires_input` it also cancels the session.
+ */
+export function applyRedact(session: SessionRecord): SessionRecord {
+  return transition(session, 'redact', (s) => {
+    s.metadata = {};
+    s.secret_seed = null;
+    if (s.provided_details) s.provided_details = redactValues(s.provided_details) as ProvidedDetails;
+    if (s.verified_outputs) s.verified_outputs = redactValues(s.verified_outputs) as Record<string, unknown>;
+    s.redaction = { status: 'redacted' };
+  });
+}
+
+function redactValues(value: unknown): unknown {
+  if (value === null || value === undefined) return value;
+  if (typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, redactValues(v)]));
+  }
+  return REDACTED;
+}
+
+// ---- rendering -------------------------------------------------------------
+
+export interface RenderContext {
+  nowSeconds: number;
+  /** Base URL of the hosted verification page. */
+  pageBaseUrl: string;
+  expand?: Set<string>;
+  /** Events and stored copies must never carry a usable url or client secret. */
+  withSecrets?: boolean;
+}
+
+/** The session as the API shows it (Stripe's `identity.verification_session`). */
+export function renderSession(s: SessionRecord, ctx: RenderContext) {
+  const live = s.status === 'requires_input' && s.secret_seed !== null && ctx.withSecrets !== false;
+  const out: Record<string, unknown> = {
+    id: s.id,
+    object: 'identity.verification_session',
+    client_reference_id: s.client_reference_id,
+    client_secret: live ? clientSecretFor(s, ctx.nowSeconds) : null,
+    created: s.created,
+    last_error: s.last_error,
+    last_verification_report: s.last_verification_report,
+    livemode: s.livemode,
+    metadata: s.metadata,
+    options: s.options,
+    provided_details: s.provided_details,
+    redaction: s.redaction,
+    related_customer: s.related_customer,
+    related_customer_account: s.related_customer_account,
+    related_person: s.related_person,
+    status: s.status,
+    type: s.type,
+    url: live ? pageUrlFor(ctx.pageBaseUrl, s, ctx.nowSeconds) : null,
+  };
+  if (ctx.expand?.has('verified_outputs')) out.verified_outputs = s.verified_outputs;
+  return out;
+}

@@ -1,0 +1,34 @@
+import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+
+/** The document client every store uses: plain JS values in and out. */
+export function documentClient(config: DynamoDBClientConfig = {}): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(new DynamoDBClient(config), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+}
+
+/** The name of an AWS SDK error, whatever its class. */
+export function errorName(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'name' in err ? String((err as { name: unknown }).name) : undefined;
+}
+
+/**
+ * The old item a failed conditional write returned (ReturnValuesOnConditionCheckFailure:
+ * ALL_OLD). The document client does not unmarshall items on errors, so this does.
+ */
+export function itemOnConditionFailure(err: unknown): Record<string, unknown> | undefined {
+  const item = (err as { Item?: Record<string, unknown> } | undefined)?.Item;
+  return item ? unmarshall(item as Parameters<typeof unmarshall>[0]) : undefined;
+}
+
+/** Per-item reasons of a canceled TransactWriteItems, with old items unmarshalled. */
+export function cancellationReasons(err: unknown): { code: string; item?: Record<string, unknown> }[] | undefined {
+  if (errorName(err) !== 'TransactionCanceledException') return undefined;
+  const reasons = (err as { CancellationReasons?: { Code?: string; Item?: Record<string, unknown> }[] }).CancellationReasons ?? [];
+  return reasons.map((r) => ({
+    code: r.Code ?? 'None',
+    item: r.Item ? unmarshall(r.Item as Parameters<typeof unmarshall>[0]) : undefined,
+  }));
+}

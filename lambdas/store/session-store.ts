@@ -1,0 +1,341 @@
+import {
+  BatchGetCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import { idBoundsAt } from '../domain/ids.js';
+import type { Scope, SessionRecord, UpdateParams } from '../domain/session.js';
+import { METADATA_LIMITS } from '../domain/params.js';
+import { type Action, type Status, allowedFrom, nextStatus } from '../domain/state-machine.js';
+import { cancellationReasons, errorName, itemOnConditionFailure } from './dynamo.js';
+import {
+  type IdempotentRequest,
+  type SavedResult,
+  IdempotencyKeyTaken,
+  fromItem,
+  idempotencyKey,
+  putSavedResult,
+} from './idempotency.js';
+import { SESSION_SK_PREFIX } from './table.js';
+
+/** Partition of one account in one mode. */
+export const scopeKey = (scope: Scope) => `A#${scope.account}#${scope.livemode ? 'live' : 'test'}`;
+export const sessionKey = (scope: Scope, id: string) => ({ pk: scopeKey(scope), sk: `${SESSION_SK_PREFIX}${id}` });
+
+/**
+ * The condition of a transition, generated from the state-machine table: the
+ * current status must be one the action is allowed from, and (for a
+ * read-modify-write) the version must be the one that was read.
+ */
+export function transitionCondition(action: Action, expectedVersion?: number) {
+  const names: Record<string, string> = { '#status': 'status' };
+  const values: Record<string, unknown> = {};
+  const placeholders = allowedFrom(action).map((s, i) => {
+    values[`:from${i}`] = s;
+    return `:from${i}`;
+  });
+  let expression = `#status IN (${placeholders.join(', ')})`;
+  if (expectedVersion !== undefined) {
+    names['#version'] = 'version';
+    values[':expectedVersion'] = expectedVersion;
+    expression += ' AND #version = :expectedVersion';
+  }
+  return { expression, names, values };
+}
+
+/** The session changed between read and write, or its status forbids the action. */
+export class StaleSession extends Error {
+  constructor(readonly current: SessionRecord | undefined) {
+    super('session changed or is in another status');
+  }
+}
+
+function toItem(s: SessionRecord) {
+  return { ...sessionKey(s, s.id), ...s };
+}
+
+function fromItem_(item: Record<string, unknown> | undefined): SessionRecord | undefined {
+  if (!item) return undefined;
+  const { pk: _pk, sk: _sk, ...rest } = item;
+  return rest as unknown as SessionRecord;
+}
+export { fromItem_ as sessionFromItem };
+
+export interface ListQuery {
+  limit: number;
+  starting_after?: string;
+  ending_before?: string;
+  status?: Status;
+  created?: number | { gt?: number; gte?: number; lt?: number; lte?: number };
+  client_reference_id?: string;
+  related_customer?: string;
+  related_customer_account?: string;
+}
+
+export class SessionStore {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    readonly table: string,
+  ) {}
+
+  async get(scope: Scope, id: string): Promise<SessionRecord | undefined> {
+    const r = await this.doc.send(
+      new GetCommand({ TableName: this.table, Key: sessionKey(scope, id), ConsistentRead: true, ReturnConsumedCapacity: 'TOTAL' }),
+    );
+    return fromItem_(r.Item);
+  }
+
+  /** One consistent read of a session and of an idempotency key's saved result. */
+  async getWithSavedResult(
+    scope: Scope,
+    id: string,
+    key: string,
+    nowMs: number,
+  ): Promise<{ session?: SessionRecord; saved?: SavedResult }> {
+    const keys = [sessionKey(scope, id), idempotencyKey(scope, key)];
+    const r = await this.doc.send(
+      new BatchGetCommand({
+        RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } },
+        ReturnConsumedCapacity: 'TOTAL',
+      }),
+    );
+    // Two keys are far below BatchGetItem's limits; unprocessed keys happen only under throttling.
+    if (Object.keys(r.UnprocessedKeys ?? {}).length > 0) throw new Error('BatchGetItem left keys unprocessed');
+    const items = r.Responses?.[this.table] ?? [];
+    const sessionItem = items.find((i) => i.sk === keys[0].sk);
+    const savedItem = items.find((i) => i.sk === keys[1].sk);
+    return { session: fromItem_(sessionItem), saved: fromItem(savedItem, nowMs) };
+  }
+
+  /**
+   * Writes a new session or a transition computed in memory from `previous`:
+   * one conditional write. With `saveResult` the response is saved under the
+   * idempotency key in the same transaction.
+   */
+  async commit(
+    next: SessionRecord,
+    previous: { action: Action; version: number } | 'create',
+    saveResult?: { req: IdempotentRequest; status: number; body: unknown; nowMs: number },
+  ): Promise<void> {
+    const cond =
+      previous === 'create'
+        ? { expression: 'attribute_not_exists(pk)', names: undefined, values: undefined }
+        : transitionCondition(previous.action, previous.version);
+    const put = {
+      TableName: this.table,
+      Item: toItem(next),
+      ConditionExpression: cond.expression,
+      ExpressionAttributeNames: cond.names,
+      ExpressionAttributeValues: cond.values,
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+    };
+    if (!saveResult) {
+      try {
+        await this.doc.send(new PutCommand({ ...put, ReturnConsumedCapacity: 'TOTAL' }));
+      } catch (err) {
+        if (errorName(err) === 'ConditionalCheckFailedException') throw new StaleSession(fromItem_(itemOnConditionFailure(err)));
+        throw err;
+      }
+      return;
+    }
+    const { req, status, body, nowMs } = saveResult;
+    try {
+      await this.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [{ Put: put }, { Put: putSavedResult(this.table, req, status, body, nowMs) }],
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
+    } catch (err) {
+      const reasons = cancellationReasons(err);
+      if (!reasons) throw err;
+      const [sessionReason, keyReason] = reasons;
+      if (keyReason?.code === 'ConditionalCheckFailed') {
+        const saved = fromItem(keyReason.item, nowMs);
+        if (saved) throw new IdempotencyKeyTaken(saved);
+      }
+      if (sessionReason?.code === 'ConditionalCheckFailed') throw new StaleSession(fromItem_(sessionReason.item));
+      throw err;
+    }
+  }
+
+  /**
+   * Cancels with one UpdateItem; the condition comes from the state machine.
+   * Returns the new session, or throws StaleSession with the current one.
+   */
+  async cancel(scope: Scope, id: string): Promise<SessionRecord> {
+    const cond = transitionCondition('cancel');
+    return this.update_(scope, id, {
+      UpdateExpression: 'SET #status = :to, #version = #version + :one',
+      ConditionExpression: cond.expression,
+      ExpressionAttributeNames: { ...cond.names, '#version': 'version' },
+      ExpressionAttributeValues: { ...cond.values, ':to': nextStatus('cancel', 'requires_input'), ':one': 1 },
+    });
+  }
+
+  /**
+   * Updates fields with one UpdateItem that touches only what the request
+   * names, so concurrent updates of different metadata keys both land.
+   * The metadata key limit is part of the condition (assuming every key set is
+   * new); when it is close, StaleSession hands the caller the current item for an
+   * exact read-modify-write.
+   */
+  async updateFields(scope: Scope, id: string, params: UpdateParams): Promise<SessionRecord> {
+    const cond = transitionCondition('update');
+    const names: Record<string, string> = { ...cond.names, '#version': 'version' };
+    const values: Record<string, unknown> = { ...cond.values, ':one': 1 };
+    const set = ['#version = #version + :one'];
+    const remove: string[] = [];
+    let condition = cond.expression;
+    if (params.type) {
+      names['#type'] = 'type';
+      values[':type'] = params.type;
+      set.push('#type = :type');
+    }
+    if (params.options !== undefined) {
+      names['#options'] = 'options';
+      values[':options'] = params.options?.document ? { document: stripNull(params.options.document) } : {};
+      set.push('#options = :options');
+    }
+    if (params.provided_details !== undefined) {
+      names['#pd'] = 'provided_details';
+      values[':pd'] = params.provided_details ? stripNull(params.provided_details) : null;
+      set.push('#pd = :pd');
+    }
+    if (params.metadata !== undefined) {
+      names['#md'] = 'metadata';
+      if (params.metadata === null) {
+        values[':emptyMap'] = {};
+        set.push('#md = :emptyMap');
+      } else {
+        let added = 0;
+        Object.entries(params.metadata).forEach(([k, v], i) => {
+          names[`#mk${i}`] = k;
+          if (v === null) remove.push(`#md.#mk${i}`);
+          else {
+            values[`:mv${i}`] = v;
+            set.push(`#md.#mk${i} = :mv${i}`);
+            added++;
+          }
+        });
+        if (added > 0) {
+          values[':mdRoom'] = METADATA_LIMITS.keys - added;
+          condition += ' AND size(#md) <= :mdRoom';
+        }
+      }
+    }
+    return this.update_(scope, id, {
+      UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+      ConditionExpression: condition,
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+    });
+  }
+
+  private async update_(
+    scope: Scope,
+    id: string,
+    expr: { UpdateExpression: string; ConditionExpression: string; ExpressionAttributeNames: Record<string, string>; ExpressionAttributeValues: Record<string, unknown> },
+  ): Promise<SessionRecord> {
+    try {
+      const r = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: sessionKey(scope, id),
+          ...expr,
+          ConditionExpression: `attribute_exists(pk) AND ${expr.ConditionExpression}`,
+          ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
+      return fromItem_(r.Attributes)!;
+    } catch (err) {
+      if (errorName(err) === 'ConditionalCheckFailedException') throw new StaleSession(fromItem_(itemOnConditionFailure(err)));
+      throw err;
+    }
+  }
+
+  /**
+   * Newest first. Ids are time-ordered, so `created` bounds and cursors become a
+   * key range and one Query serves a page; other filters are applied by
+   * DynamoDB on the page it reads.
+   */
+  async list(scope: Scope, q: ListQuery): Promise<{ data: SessionRecord[]; has_more: boolean }> {
+    const { low, high } = createdBounds(q.created);
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = { ':pk': scopeKey(scope), ':low': low, ':high': high };
+    const filters: string[] = [];
+    const addFilter = (attr: string, value: unknown) => {
+      if (value === undefined) return;
+      names[`#f_${attr}`] = attr;
+      values[`:f_${attr}`] = value;
+      filters.push(`#f_${attr} = :f_${attr}`);
+    };
+    addFilter('status', q.status);
+    addFilter('client_reference_id', q.client_reference_id);
+    addFilter('related_customer', q.related_customer);
+    addFilter('related_customer_account', q.related_customer_account);
+
+    const backwards = q.ending_before !== undefined;
+    const cursor = q.ending_before ?? q.starting_after;
+    let startKey: Record<string, unknown> | undefined;
+    if (cursor !== undefined) {
+      const sk = `${SESSION_SK_PREFIX}${cursor}`;
+      // A cursor outside the created range: either nothing lies beyond it, or the whole range does.
+      if (backwards ? sk >= high : sk <= low) return { data: [], has_more: false };
+      if (backwards ? sk >= low : sk <= high) startKey = { pk: scopeKey(scope), sk };
+    }
+    const want = q.limit + 1;
+    const found: SessionRecord[] = [];
+    do {
+      const r = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :low AND :high',
+          FilterExpression: filters.length ? filters.join(' AND ') : undefined,
+          ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
+          ExpressionAttributeValues: values,
+          ScanIndexForward: backwards,
+          ExclusiveStartKey: startKey,
+          Limit: filters.length ? Math.max(100, want) : want,
+          ConsistentRead: true,
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
+      for (const item of r.Items ?? []) if (found.length < want) found.push(fromItem_(item)!);
+      startKey = r.LastEvaluatedKey;
+    } while (startKey && found.length < want);
+    const has_more = found.length > q.limit;
+    const data = found.slice(0, q.limit);
+    if (backwards) data.reverse();
+    return { data, has_more };
+  }
+}
+
+function stripNull<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null && v !== undefined)) as T;
+}
+
+/** The sort-key range of sessions created in a `created` filter (seconds). */
+function createdBounds(created: ListQuery['created']): { low: string; high: string } {
+  let fromMs = 0;
+  let toMs = 62 ** 8 - 1; // the largest time an id can carry
+  if (typeof created === 'number') {
+    fromMs = created * 1000;
+    toMs = created * 1000 + 999;
+  } else if (created) {
+    if (created.gte !== undefined) fromMs = Math.max(fromMs, created.gte * 1000);
+    if (created.gt !== undefined) fromMs = Math.max(fromMs, (created.gt + 1) * 1000);
+    if (created.lte !== undefined) toMs = Math.min(toMs, created.lte * 1000 + 999);
+    if (created.lt !== undefined) toMs = Math.min(toMs, created.lt * 1000 - 1);
+  }
+  return {
+    low: SESSION_SK_PREFIX + idBoundsAt('vs', Math.max(0, fromMs)).low,
+    high: SESSION_SK_PREFIX + idBoundsAt('vs', Math.max(0, toMs)).high,
+  };
+}

@@ -1,0 +1,87 @@
+import type { AddressInfo } from 'node:net';
+import { type ApiDeps, createApiHandler } from '../lambdas/api/app.js';
+import { newAccountId } from '../lambdas/domain/ids.js';
+import { ApiKeyStore, newSecretKey } from '../lambdas/store/api-keys.js';
+import { documentClient } from '../lambdas/store/dynamo.js';
+import { IdempotencyStore } from '../lambdas/store/idempotency.js';
+import { SessionStore } from '../lambdas/store/session-store.js';
+import { type LocalDynamo, ensureTable, localClientConfig, startDynamoDbLocal } from './dynamodb.js';
+import { createLocalHttpServer } from './http-adapter.js';
+
+export const LOCAL_TABLE = 'verification-sessions';
+
+export interface LocalServiceOptions {
+  port?: number;
+  host?: string;
+  /** A sk_test_... key to accept; default: a new one. */
+  secretKey?: string;
+  /** Persist DynamoDB Local's data here instead of in memory. */
+  dataDir?: string;
+  /** Use an already running DynamoDB (tests share one); else start DynamoDB Local. */
+  dynamoEndpoint?: string;
+  tableName?: string;
+  log?: (line: string) => void;
+}
+
+export interface LocalService {
+  baseUrl: string;
+  port: number;
+  secretKey: string;
+  account: string;
+  dynamoEndpoint: string;
+  tableName: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The whole service on one machine: DynamoDB Local, the table built from the
+ * same definition as the CDK stack, and the API Lambda handler behind an HTTP
+ * server that speaks API Gateway's event format.
+ */
+export async function startLocalService(opts: LocalServiceOptions = {}): Promise<LocalService> {
+  const host = opts.host ?? '127.0.0.1';
+  const tableName = opts.tableName ?? LOCAL_TABLE;
+  let dynamo: LocalDynamo | undefined;
+  const endpoint = opts.dynamoEndpoint ?? (dynamo = await startDynamoDbLocal({ dataDir: opts.dataDir })).endpoint;
+  try {
+    await ensureTable(endpoint, tableName);
+    const doc = documentClient(localClientConfig(endpoint));
+    const apiKeys = new ApiKeyStore(doc, tableName);
+    const secretKey = opts.secretKey ?? newSecretKey(false);
+    if (secretKey.startsWith('sk_live_')) throw new Error('The local service accepts test keys only (sk_test_...).');
+    // A key kept in a persisted data directory keeps its account, and so its sessions.
+    const scope = (await apiKeys.lookup(secretKey)) ?? (await apiKeys.register(secretKey, newAccountId()));
+
+    const deps: ApiDeps = {
+      sessions: new SessionStore(doc, tableName),
+      idempotency: new IdempotencyStore(doc, tableName),
+      apiKeys,
+    };
+    const server = createLocalHttpServer(createApiHandler(deps), opts.log);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? 4010, host, () => resolve());
+    });
+    const port = (server.address() as AddressInfo).port;
+    const baseUrl = `http://${host}:${port}`;
+    // The hosted page is served by this same server.
+    deps.pageBaseUrl = baseUrl;
+    return {
+      baseUrl,
+      port,
+      secretKey,
+      account: scope.account,
+      dynamoEndpoint: endpoint,
+      tableName,
+      stop: async () => {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        doc.destroy();
+        await dynamo?.stop();
+      },
+    };
+  } catch (err) {
+    await dynamo?.stop();
+    throw err;
+  }
+}
