@@ -37,7 +37,7 @@ export interface SessionDeps {
 }
 
 const SESSIONS_URL = '/v1/identity/verification_sessions';
-const MAX_WRITE_ATTEMPTS = 5;
+const MAX_WRITE_ATTEMPTS = 6;
 
 const sessionMissing = (id: string) => resourceMissing('verification session', id);
 
@@ -159,7 +159,9 @@ async function changeSession(
     } catch (err) {
       if (err instanceof IdempotencyKeyTaken) return answerFromSaved(err.saved, key!);
       if (!(err instanceof StaleSession)) throw err;
-      // Another writer changed the session since the read: read again and recompute.
+      // Another writer changed the session since the read: read again and recompute,
+      // after a short random pause so that racing writers spread out.
+      await new Promise((r) => setTimeout(r, Math.random() * 10 * 2 ** attempt));
     }
   }
   throw new ApiError(409, 'invalid_request_error', 'This VerificationSession is being changed by other requests at the same time. Retry the request.', {
