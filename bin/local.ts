@@ -41,12 +41,22 @@ Ready. Ctrl-C stops the service.`);
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
+    // Whoever started us may be gone with our terminal: a failed write must not stop the shutdown.
+    process.stdout.on('error', () => {});
+    process.stderr.on('error', () => {});
     console.log(`\n${signal}: stopping...`);
     await service.stop();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGHUP', () => void stop('SIGHUP'));
+  // If whatever started us goes away without passing on a signal, stop too:
+  // DynamoDB Local's JVM must not outlive the service.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) void stop('parent process exited');
+  }, 1000).unref();
 }
 
 class UsageError extends Error {}

@@ -1,0 +1,163 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import Stripe from 'stripe';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../local/dynamodb.js';
+import { newSecretKey } from '../../lambdas/store/api-keys.js';
+
+// The official client against `npm start`, as a user would run it: only host, port and protocol change.
+const root = join(import.meta.dirname, '..', '..');
+let child: ChildProcess;
+let output = '';
+let port: number;
+const secretKey = newSecretKey(false);
+let stripe: Stripe;
+
+function waitFor(text: string, ms = 90_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`npm start did not print "${text}" in time:\n${output}`)), ms);
+    const check = () => {
+      if (output.includes(text)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', check);
+    child.on('exit', (code) => reject(new Error(`npm start exited with ${code}:\n${output}`)));
+    check();
+  });
+}
+
+const portOpen = (p: number) =>
+  new Promise<boolean>((resolve) => {
+    const s = connect(p, '127.0.0.1');
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+
+beforeAll(async () => {
+  port = await freePort();
+  child = spawn('npm', ['start'], {
+    cwd: root,
+    env: { ...process.env, PORT: String(port), LOCAL_SECRET_KEY: secretKey },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  await waitFor('Ready.');
+  stripe = new Stripe(secretKey, { host: '127.0.0.1', port, protocol: 'http' });
+});
+
+afterAll(async () => {
+  if (child && child.exitCode === null) child.kill('SIGKILL');
+});
+
+describe('stripe-node against npm start', () => {
+  it('prints the base URL, the test key and a snippet that works as printed', async () => {
+    expect(output).toContain(`http://127.0.0.1:${port}/v1/identity/verification_sessions`);
+    expect(output).toContain(secretKey);
+    const start = output.indexOf("import Stripe from 'stripe';");
+    const end = output.indexOf('console.log(session.id, session.status, session.url);', start);
+    const snippet = output.slice(start, end + 'console.log(session.id, session.status, session.url);'.length);
+    const dir = join(root, 'node_modules', '.snippet-test');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'snippet.mjs'), snippet.split('\n').map((l) => l.trim()).join('\n'));
+    const result = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const p = spawn(process.execPath, [join(dir, 'snippet.mjs')], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      p.stdout.on('data', (d: Buffer) => (out += d));
+      p.stderr.on('data', (d: Buffer) => (out += d));
+      p.on('exit', (code) => resolve({ code, out }));
+    });
+    rmSync(dir, { recursive: true, force: true });
+    expect(result.out).toMatch(/^vs_\w+ requires_input http:\/\/127\.0\.0\.1:\d+\/verify\//);
+    expect(result.code).toBe(0);
+  });
+
+  it('create, retrieve, update, cancel, redact', async () => {
+    const created = await stripe.identity.verificationSessions.create({
+      type: 'document',
+      metadata: { order: '1001' },
+      options: { document: { allowed_types: ['passport', 'id_card'], require_matching_selfie: true } },
+      client_reference_id: 'user_7',
+    });
+    expect(created.status).toBe('requires_input');
+    expect(created.livemode).toBe(false);
+    expect(created.client_secret).toMatch(/_secret_/);
+
+    const retrieved = await stripe.identity.verificationSessions.retrieve(created.id, { expand: ['verified_outputs'] });
+    expect(retrieved.id).toBe(created.id);
+    expect(retrieved.verified_outputs).toBeNull();
+
+    const updated = await stripe.identity.verificationSessions.update(created.id, { metadata: { order: '', step: '2' } });
+    expect(updated.metadata).toEqual({ step: '2' });
+
+    const canceled = await stripe.identity.verificationSessions.cancel(created.id);
+    expect(canceled.status).toBe('canceled');
+    expect(canceled.url).toBeNull();
+
+    const redacted = await stripe.identity.verificationSessions.redact(created.id);
+    expect(redacted.redaction).toEqual({ status: 'redacted' });
+    expect(redacted.metadata).toEqual({});
+  });
+
+  it('lists with auto-pagination over more than one page', async () => {
+    const ref = `page-${Date.now()}`;
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) ids.push((await stripe.identity.verificationSessions.create({ type: 'id_number', client_reference_id: ref })).id);
+    const all = await stripe.identity.verificationSessions.list({ limit: 5, client_reference_id: ref }).autoPagingToArray({ limit: 100 });
+    expect(all.map((s) => s.id)).toEqual(ids.reverse());
+    const firstPage = await stripe.identity.verificationSessions.list({ limit: 5, client_reference_id: ref });
+    expect(firstPage.has_more).toBe(true);
+  });
+
+  it('raises the error classes Stripe users catch', async () => {
+    const badParam = await stripe.identity.verificationSessions.create({ type: 'selfie' as 'document' }).catch((e) => e);
+    expect(badParam).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+    expect(badParam.statusCode).toBe(400);
+    expect(badParam.param).toBe('type');
+
+    const missing = await stripe.identity.verificationSessions.retrieve('vs_0VcOcsy9AWLrEOraAjOXOWqM').catch((e) => e);
+    expect(missing).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+    expect(missing.statusCode).toBe(404);
+    expect(missing.code).toBe('resource_missing');
+
+    const unauth = await new Stripe(newSecretKey(false), { host: '127.0.0.1', port, protocol: 'http' }).identity.verificationSessions
+      .list()
+      .catch((e) => e);
+    expect(unauth).toBeInstanceOf(Stripe.errors.StripeAuthenticationError);
+    expect(unauth.statusCode).toBe(401);
+
+    const key = `e2e-${Date.now()}`;
+    await stripe.identity.verificationSessions.create({ type: 'document' }, { idempotencyKey: key });
+    const reused = await stripe.identity.verificationSessions.create({ type: 'id_number' }, { idempotencyKey: key }).catch((e) => e);
+    expect(reused).toBeInstanceOf(Stripe.errors.StripeIdempotencyError);
+
+    const s = await stripe.identity.verificationSessions.create({ type: 'document' });
+    await stripe.identity.verificationSessions.cancel(s.id);
+    const refused = await stripe.identity.verificationSessions.cancel(s.id).catch((e) => e);
+    expect(refused).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+    expect(refused.message).toContain('`canceled`');
+  });
+
+  it('replays a create for the same idempotency key', async () => {
+    const key = `replay-${Date.now()}`;
+    const a = await stripe.identity.verificationSessions.create({ type: 'document' }, { idempotencyKey: key });
+    const b = await stripe.identity.verificationSessions.create({ type: 'document' }, { idempotencyKey: key });
+    expect(b.id).toBe(a.id);
+  });
+
+  it('SIGTERM stops the service and DynamoDB Local with it', async () => {
+    const dynamoPort = Number(/DynamoDB Local: http:\/\/127\.0\.0\.1:(\d+)/.exec(output)![1]);
+    expect(await portOpen(dynamoPort)).toBe(true);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    // The JVM may need a moment after its parent is gone.
+    for (let i = 0; i < 50 && (await portOpen(dynamoPort)); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await portOpen(dynamoPort)).toBe(false);
+    expect(await portOpen(port)).toBe(false);
+  });
+});
