@@ -1,0 +1,76 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newAccountId } from '../../lambdas/domain/ids.js';
+import { ApiKeyStore, newSecretKey } from '../../lambdas/store/api-keys.js';
+import { VerificationSessionsStack } from '../../lib/stack.js';
+import { freshTable } from '../support/dynamo.js';
+
+// What `cdk deploy` uploads must run: bundle the API function exactly as the
+// stack does, load the bundle in a plain Node process (no tsx, no node_modules
+// beside it) and call it with an API Gateway event against DynamoDB Local.
+let outdir: string;
+let bundle: string;
+
+beforeAll(() => {
+  outdir = mkdtempSync(join(tmpdir(), 'vs-synth-'));
+  const cdkContext = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')).context;
+  const app = new App({ outdir, context: cdkContext });
+  new VerificationSessionsStack(app, 'BundleTest');
+  app.synth();
+  const assetDir = readdirSync(outdir).find((d) => d.startsWith('asset.') && existsSync(join(outdir, d, 'index.mjs')));
+  expect(assetDir).toBeDefined();
+  bundle = join(outdir, assetDir!, 'index.mjs');
+}, 120_000);
+
+afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+
+describe('the bundled API function', () => {
+  it('is self-contained ESM that serves a create and a retrieve', async () => {
+    const { endpoint, tableName, doc } = await freshTable('bundle');
+    const key = newSecretKey(false);
+    await new ApiKeyStore(doc, tableName).register(key, newAccountId());
+    const script = join(outdir, 'invoke.mjs');
+    writeFileSync(
+      script,
+      `
+      const { handler } = await import(${JSON.stringify(bundle)});
+      const event = (method, path, body) => ({
+        version: '2.0', routeKey: '$default', rawPath: path, rawQueryString: '',
+        headers: { authorization: 'Bearer ${key}', 'content-type': 'application/x-www-form-urlencoded' },
+        requestContext: { domainName: 'abc.execute-api.eu-west-1.amazonaws.com', http: { method, path } },
+        body, isBase64Encoded: false,
+      });
+      const created = await handler(event('POST', '/v1/identity/verification_sessions', 'type=document&metadata[a]=b'), {});
+      const id = JSON.parse(created.body).id;
+      const got = await handler(event('GET', '/v1/identity/verification_sessions/' + id), {});
+      console.log(JSON.stringify({ created, got }));
+      `,
+    );
+    const run = spawnSync(process.execPath, ['--enable-source-maps', script], {
+      cwd: outdir,
+      encoding: 'utf8',
+      env: {
+        PATH: process.env.PATH,
+        TABLE_NAME: tableName,
+        AWS_REGION: 'eu-west-1',
+        AWS_ACCESS_KEY_ID: 'local',
+        AWS_SECRET_ACCESS_KEY: 'local',
+        AWS_ENDPOINT_URL_DYNAMODB: endpoint,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        API_ACCESS_LOG: 'off',
+      },
+    });
+    expect(run.stderr).toBe('');
+    const { created, got } = JSON.parse(run.stdout.trim().split('\n').pop()!);
+    expect(created.statusCode).toBe(200);
+    const body = JSON.parse(created.body);
+    expect(body).toMatchObject({ object: 'identity.verification_session', status: 'requires_input', metadata: { a: 'b' } });
+    expect(body.url).toMatch(/^https:\/\/abc\.execute-api\.eu-west-1\.amazonaws\.com\/verify\//);
+    expect(got.statusCode).toBe(200);
+    expect(JSON.parse(got.body).id).toBe(body.id);
+  });
+});
