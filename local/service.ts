@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { type ApiDeps, createApiHandler } from '../lambdas/api/app.js';
 import { newAccountId } from '../lambdas/domain/ids.js';
 import { ApiKeyStore, newSecretKey } from '../lambdas/store/api-keys.js';
-import { documentClient } from '../lambdas/store/dynamo.js';
+import { type DynamoObserver, documentClient } from '../lambdas/store/dynamo.js';
 import { IdempotencyStore } from '../lambdas/store/idempotency.js';
 import { SessionStore } from '../lambdas/store/session-store.js';
 import { type LocalDynamo, ensureTable, localClientConfig, startDynamoDbLocal } from './dynamodb.js';
@@ -21,6 +21,8 @@ export interface LocalServiceOptions {
   dynamoEndpoint?: string;
   tableName?: string;
   log?: (line: string) => void;
+  /** Sees every DynamoDB operation the API makes (the benchmark counts them). */
+  observeDynamo?: DynamoObserver;
 }
 
 export interface LocalService {
@@ -45,7 +47,7 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
   const endpoint = opts.dynamoEndpoint ?? (dynamo = await startDynamoDbLocal({ dataDir: opts.dataDir })).endpoint;
   try {
     await ensureTable(endpoint, tableName);
-    const doc = documentClient(localClientConfig(endpoint));
+    const doc = documentClient(localClientConfig(endpoint), opts.observeDynamo);
     const apiKeys = new ApiKeyStore(doc, tableName);
     const secretKey = opts.secretKey ?? newSecretKey(false);
     if (secretKey.startsWith('sk_live_')) throw new Error('The local service accepts test keys only (sk_test_...).');

@@ -2,9 +2,28 @@ import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynam
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 
+/** Called once per DynamoDB operation (not per HTTP retry) with its consumed capacity. */
+export type DynamoObserver = (operation: string, consumed: unknown, failed: boolean) => void;
+
 /** The document client every store uses: plain JS values in and out. */
-export function documentClient(config: DynamoDBClientConfig = {}): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(new DynamoDBClient(config), {
+export function documentClient(config: DynamoDBClientConfig = {}, observer?: DynamoObserver): DynamoDBDocumentClient {
+  const client = new DynamoDBClient(config);
+  if (observer) {
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        try {
+          const result = await next(args);
+          observer(context.commandName ?? 'unknown', (result.output as { ConsumedCapacity?: unknown }).ConsumedCapacity, false);
+          return result;
+        } catch (err) {
+          observer(context.commandName ?? 'unknown', undefined, true);
+          throw err;
+        }
+      },
+      { step: 'initialize', name: 'observeOperations' },
+    );
+  }
+  return DynamoDBDocumentClient.from(client, {
     marshallOptions: { removeUndefinedValues: true },
   });
 }
