@@ -163,7 +163,7 @@ for (let i = 0; i < N; i++) {
   const nowMs = Date.now();
   const rec = newSession(
     { type: 'document', metadata: { order_id: 'ord_12345', customer: 'cus_42' }, client_reference_id: 'user_42', options: { document: { allowed_types: ['passport', 'id_card'], require_matching_selfie: true } }, provided_details: { email: 'jo@example.com' } },
-    { id: timeOrderedId('vs', nowMs), scope, nowSeconds: Math.floor(nowMs / 1000) },
+    { id: timeOrderedId('vs', nowMs), scope, nowMs, request: null },
   );
   series.rawPut.push(await timed(() => raw.send(new PutCommand({ TableName: service.tableName, Item: { ...sessionKey(scope, rec.id), ...rec }, ConditionExpression: 'attribute_not_exists(pk)' }))));
   series.httpRetrieve.push(await timed(() => call('GET', `${SESSIONS}/${existing}`)));

@@ -7,6 +7,12 @@ import { IdempotencyStore } from '../lambdas/store/idempotency.js';
 import { SessionStore } from '../lambdas/store/session-store.js';
 import { type LocalDynamo, ensureTable, localClientConfig, startDynamoDbLocal } from './dynamodb.js';
 import { createLocalHttpServer } from './http-adapter.js';
+import { LocalBus } from './bus.js';
+import { type LocalQueues, startLocalQueues } from './sqs.js';
+import { StreamPoller } from './stream-poller.js';
+import { API_VERSION } from '../lambdas/domain/api-version.js';
+import { createStreamPublisher } from '../lambdas/events/publisher.js';
+import { EventStore } from '../lambdas/store/event-store.js';
 
 export const LOCAL_TABLE = 'verification-sessions';
 
@@ -27,6 +33,10 @@ export interface LocalServiceOptions {
 
 export interface LocalService {
   baseUrl: string;
+  /** The SQS emulator and the queues of the routing table. */
+  queues: LocalQueues;
+  /** The local EventBridge stand-in. */
+  bus: LocalBus;
   port: number;
   secretKey: string;
   account: string;
@@ -44,6 +54,8 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
   const host = opts.host ?? '127.0.0.1';
   const tableName = opts.tableName ?? LOCAL_TABLE;
   let dynamo: LocalDynamo | undefined;
+  let queues: LocalQueues | undefined;
+  let poller: StreamPoller | undefined;
   const endpoint = opts.dynamoEndpoint ?? (dynamo = await startDynamoDbLocal({ dataDir: opts.dataDir })).endpoint;
   try {
     await ensureTable(endpoint, tableName);
@@ -54,11 +66,25 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
     // A key kept in a persisted data directory keeps its account, and so its sessions.
     const scope = (await apiKeys.lookup(secretKey)) ?? (await apiKeys.register(secretKey, newAccountId()));
 
+    const events = new EventStore(doc, tableName);
     const deps: ApiDeps = {
       sessions: new SessionStore(doc, tableName),
       idempotency: new IdempotencyStore(doc, tableName),
+      events,
       apiKeys,
     };
+
+    // Events: the table's stream -> the publisher handler -> the local bus -> the routes' queues.
+    queues = await startLocalQueues();
+    const bus = new LocalBus(queues.client, queues.urls);
+    poller = new StreamPoller({
+      endpoint,
+      tableName,
+      checkpoints: doc,
+      handler: createStreamPublisher({ events, bus, apiVersion: API_VERSION }),
+      log: opts.log,
+    });
+    await poller.start();
     const server = createLocalHttpServer(createApiHandler(deps), opts.log);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -70,6 +96,8 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
     deps.pageBaseUrl = baseUrl;
     return {
       baseUrl,
+      queues,
+      bus,
       port,
       secretKey,
       account: scope.account,
@@ -78,11 +106,15 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
       stop: async () => {
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
+        await poller?.stop();
+        await queues?.stop();
         doc.destroy();
         await dynamo?.stop();
       },
     };
   } catch (err) {
+    await poller?.stop();
+    await queues?.stop();
     await dynamo?.stop();
     throw err;
   }

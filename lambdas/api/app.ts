@@ -5,6 +5,7 @@ import { newRequestId } from '../domain/ids.js';
 import type { Scope } from '../domain/session.js';
 import type { ApiKeyStore } from '../store/api-keys.js';
 import { MAX_IDEMPOTENCY_KEY_LENGTH, requestFingerprint } from '../store/idempotency.js';
+import { type EventDeps, listEvents, retrieveEvent } from './events.js';
 import { type HttpRequest, type HttpResponse, bodyParams, errorResponse, queryParams, requestFromEvent, toResult } from './http.js';
 import {
   type CallContext,
@@ -17,7 +18,7 @@ import {
   updateSession,
 } from './sessions.js';
 
-export interface ApiDeps extends SessionDeps {
+export interface ApiDeps extends SessionDeps, EventDeps {
   apiKeys: ApiKeyStore;
   /** Base URL of the hosted page; default: https:// + the request's domain. */
   pageBaseUrl?: string;
@@ -40,6 +41,8 @@ const ROUTES: Route[] = [
   { method: 'POST', pattern: new RegExp(`^${SESSIONS}/${ID}$`), handler: (d, c, p, id) => updateSession(d, c, id, p) },
   { method: 'POST', pattern: new RegExp(`^${SESSIONS}/${ID}/cancel$`), handler: (d, c, p, id) => cancelSession(d, c, id, p) },
   { method: 'POST', pattern: new RegExp(`^${SESSIONS}/${ID}/redact$`), handler: (d, c, p, id) => redactSession(d, c, id, p) },
+  { method: 'GET', pattern: /^\/v1\/events$/, handler: (d, c, p) => listEvents(d, c, p) },
+  { method: 'GET', pattern: new RegExp(`^/v1/events/${ID}$`), handler: (d, c, p, id) => retrieveEvent(d, c, id, p) },
 ];
 
 /** The secret key from `Authorization: Bearer sk_...` or Basic auth with the key as user name. */
@@ -84,8 +87,13 @@ async function route(deps: ApiDeps, req: HttpRequest): Promise<HttpResponse> {
     );
   const scope = await authenticate(deps, req, nowMs);
   const params = req.method === 'GET' ? queryParams(req) : bodyParams(req);
-  const ctx: CallContext = { scope, nowMs, pageBaseUrl: deps.pageBaseUrl ?? req.baseUrl };
   const key = req.method === 'POST' ? req.headers['idempotency-key'] : undefined;
+  const ctx: CallContext = {
+    scope,
+    nowMs,
+    request: { id: req.requestId, idempotency_key: key ?? null },
+    pageBaseUrl: deps.pageBaseUrl ?? req.baseUrl,
+  };
   if (key !== undefined) {
     if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)
       throw invalidRequest(`Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters long.`);

@@ -2,8 +2,9 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import qs from 'qs';
 import { ApiError, invalidRequest } from '../domain/errors.js';
 
-/** The Stripe API version this service speaks, as pinned by stripe-node 23.1. */
-export const API_VERSION = '2026-10-28.endive';
+import { API_VERSION } from '../domain/api-version.js';
+
+export { API_VERSION };
 /** Form bodies larger than this are refused before parsing. */
 export const MAX_BODY_BYTES = 64 * 1024;
 

@@ -6,6 +6,8 @@ import {
   EXPAND_ONLY_PARAMS,
   UPDATE_PARAMS,
   type CreateParams,
+  type ChangeStamp,
+  type RequestRef,
   type Scope,
   type SessionRecord,
   type UpdateParams,
@@ -26,6 +28,8 @@ import type { HttpResponse } from './http.js';
 export interface CallContext {
   scope: Scope;
   nowMs: number;
+  /** The API request, as the events it causes will name it. */
+  request: RequestRef;
   pageBaseUrl: string;
   /** Present on a POST that carried an Idempotency-Key. */
   idempotency?: IdempotentRequest;
@@ -40,6 +44,8 @@ const SESSIONS_URL = '/v1/identity/verification_sessions';
 const MAX_WRITE_ATTEMPTS = 6;
 
 const sessionMissing = (id: string) => resourceMissing('verification session', id);
+
+const stampOf = (ctx: CallContext): ChangeStamp => ({ updated_ms: ctx.nowMs, last_request: ctx.request });
 
 function render(s: SessionRecord, ctx: CallContext, expand: Set<string>) {
   return renderSession(s, { nowSeconds: Math.floor(ctx.nowMs / 1000), pageBaseUrl: ctx.pageBaseUrl, expand });
@@ -85,7 +91,8 @@ export async function createSession(deps: SessionDeps, ctx: CallContext, raw: un
   const session = newSession(params, {
     id: timeOrderedId('vs', ctx.nowMs),
     scope: ctx.scope,
-    nowSeconds: Math.floor(ctx.nowMs / 1000),
+    nowMs: ctx.nowMs,
+    request: ctx.request,
   });
   const body = render(session, ctx, expand);
   try {
@@ -121,7 +128,7 @@ async function changeSession(
   id: string,
   action: Action,
   expand: Set<string>,
-  compute: (s: SessionRecord) => SessionRecord,
+  compute: (s: SessionRecord, stamp: ChangeStamp) => SessionRecord,
   fastPath?: () => Promise<SessionRecord>,
 ): Promise<HttpResponse> {
   const key = ctx.idempotency;
@@ -148,7 +155,7 @@ async function changeSession(
     let next: SessionRecord;
     try {
       if (!session) throw sessionMissing(id);
-      next = compute(session);
+      next = compute(session, stampOf(ctx));
     } catch (err) {
       return saveRefusal(deps, ctx, err);
     }
@@ -173,23 +180,23 @@ async function changeSession(
 export async function updateSession(deps: SessionDeps, ctx: CallContext, id: string, raw: unknown): Promise<HttpResponse> {
   const params = parseParams<UpdateParams>(UPDATE_PARAMS, raw);
   const expand = parseExpand(params.expand);
-  return changeSession(deps, ctx, id, 'update', expand, (s) => applyUpdate(s, params), () =>
-    deps.sessions.updateFields(ctx.scope, id, params),
+  return changeSession(deps, ctx, id, 'update', expand, (s, stamp) => applyUpdate(s, params, stamp), () =>
+    deps.sessions.updateFields(ctx.scope, id, params, stampOf(ctx)),
   );
 }
 
 export async function cancelSession(deps: SessionDeps, ctx: CallContext, id: string, raw: unknown): Promise<HttpResponse> {
   const { expand } = parseParams<{ expand?: string[] }>(EXPAND_ONLY_PARAMS, raw);
-  return changeSession(deps, ctx, id, 'cancel', parseExpand(expand), applyCancel, () => deps.sessions.cancel(ctx.scope, id));
+  return changeSession(deps, ctx, id, 'cancel', parseExpand(expand), applyCancel, () => deps.sessions.cancel(ctx.scope, id, stampOf(ctx)));
 }
 
 export async function redactSession(deps: SessionDeps, ctx: CallContext, id: string, raw: unknown): Promise<HttpResponse> {
   const { expand } = parseParams<{ expand?: string[] }>(EXPAND_ONLY_PARAMS, raw);
   const expandSet = parseExpand(expand);
-  return changeSession(deps, ctx, id, 'redact', expandSet, (s) => {
+  return changeSession(deps, ctx, id, 'redact', expandSet, (s, stamp) => {
     // Redacting twice changes nothing: answer with the session as it is.
     if (s.redaction) throw new AlreadyRedacted(s);
-    return applyRedact(s);
+    return applyRedact(s, stamp);
   }).catch((err) => {
     if (err instanceof AlreadyRedacted) return { status: 200, body: render(err.session, ctx, expandSet) };
     throw err;

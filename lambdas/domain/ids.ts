@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /**
  * Prefixed ids like Stripe's (`vs_`, `vr_`, `evt_`, `req_`, `acct_`).
@@ -43,6 +43,18 @@ export function decodeTime(encoded: string): number {
 /** A time-ordered id: prefix + 8 time characters + 16 random characters. */
 export function timeOrderedId(prefix: string, ms: number = Date.now()): string {
   return `${prefix}_${encodeTime(ms)}${randomChars(RANDOM_CHARS)}`;
+}
+
+/**
+ * A time-ordered id whose other characters are derived from `seed` instead of
+ * drawn at random: the same (ms, seq, seed) always gives the same id. `seq`
+ * orders ids of one millisecond (0-61).
+ */
+export function derivedTimeOrderedId(prefix: string, ms: number, seq: number, seed: string): string {
+  const digest = createHash('sha256').update(seed).digest();
+  let tail = '';
+  for (let i = 0; tail.length < RANDOM_CHARS - 1; i++) tail += ALPHABET[digest[i % digest.length] % 62];
+  return `${prefix}_${encodeTime(ms)}${ALPHABET[seq % 62]}${tail}`;
 }
 
 export function randomId(prefix: string, length = 24): string {

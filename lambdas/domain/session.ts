@@ -62,6 +62,22 @@ export interface SessionRecord {
   attempt: number;
   /** Key for the url and client secret; null once redacted. */
   secret_seed: string | null;
+  /** When the last write happened (ms); events are dated by it. */
+  updated_ms: number;
+  /** The API request that made the last write; null for changes the system made (checks). */
+  last_request: RequestRef | null;
+}
+
+/** An API request as events name it. */
+export interface RequestRef {
+  id: string;
+  idempotency_key: string | null;
+}
+
+/** Who made a change, and when: written with every change of a session. */
+export interface ChangeStamp {
+  updated_ms: number;
+  last_request: RequestRef | null;
 }
 
 // ---- parameters ------------------------------------------------------------
@@ -179,7 +195,7 @@ export function mergeMetadata(current: Record<string, string>, patch: CreatePara
 
 export function newSession(
   params: CreateParams,
-  ctx: { id: string; scope: Scope; nowSeconds: number },
+  ctx: { id: string; scope: Scope; nowMs: number; request: RequestRef | null },
 ): SessionRecord {
   if (params.verification_flow)
     throw invalidRequest('Verification flows are not supported by this service. Pass `type` (document or id_number) instead.', {
@@ -191,7 +207,7 @@ export function newSession(
     id: ctx.id,
     account: ctx.scope.account,
     livemode: ctx.scope.livemode,
-    created: ctx.nowSeconds,
+    created: Math.floor(ctx.nowMs / 1000),
     status: INITIAL_STATUS,
     type: params.type,
     options: cleanOptions(params.options),
@@ -209,6 +225,8 @@ export function newSession(
     version: 1,
     attempt: 0,
     secret_seed: newSecretSeed(),
+    updated_ms: ctx.nowMs,
+    last_request: ctx.request,
   };
 }
 
@@ -218,18 +236,25 @@ export function refusal(action: Action, current: Status): ApiError {
 }
 
 /** Runs `action` on `session` in memory: the next record, or a refusal. */
-export function transition(session: SessionRecord, action: Action, change: (s: SessionRecord) => void = () => {}): SessionRecord {
+export function transition(
+  session: SessionRecord,
+  action: Action,
+  stamp: ChangeStamp,
+  change: (s: SessionRecord) => void = () => {},
+): SessionRecord {
   const to = nextStatus(action, session.status);
   if (to === undefined) throw refusal(action, session.status);
   const next: SessionRecord = structuredClone(session);
   change(next);
   next.status = to;
   next.version = session.version + 1;
+  next.updated_ms = stamp.updated_ms;
+  next.last_request = stamp.last_request;
   return next;
 }
 
-export function applyUpdate(session: SessionRecord, params: UpdateParams): SessionRecord {
-  return transition(session, 'update', (s) => {
+export function applyUpdate(session: SessionRecord, params: UpdateParams, stamp: ChangeStamp): SessionRecord {
+  return transition(session, 'update', stamp, (s) => {
     if (params.type) s.type = params.type;
     if (params.options !== undefined) s.options = cleanOptions(params.options);
     if (params.provided_details !== undefined) s.provided_details = cleanDetails(params.provided_details);
@@ -237,14 +262,14 @@ export function applyUpdate(session: SessionRecord, params: UpdateParams): Sessi
   });
 }
 
-export const applyCancel = (session: SessionRecord) => transition(session, 'cancel');
+export const applyCancel = (session: SessionRecord, stamp: ChangeStamp) => transition(session, 'cancel', stamp);
 
 /**
  * Redaction replaces personal data with `[redacted]`, empties metadata and
  * deletes the secret seed. From `requires_input` it also cancels the session.
  */
-export function applyRedact(session: SessionRecord): SessionRecord {
-  return transition(session, 'redact', (s) => {
+export function applyRedact(session: SessionRecord, stamp: ChangeStamp): SessionRecord {
+  return transition(session, 'redact', stamp, (s) => {
     s.metadata = {};
     s.secret_seed = null;
     if (s.provided_details) s.provided_details = redactValues(s.provided_details) as ProvidedDetails;

@@ -2,13 +2,11 @@ import {
   BatchGetCommand,
   GetCommand,
   PutCommand,
-  QueryCommand,
   TransactWriteCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import { idBoundsAt } from '../domain/ids.js';
-import type { Scope, SessionRecord, UpdateParams } from '../domain/session.js';
+import type { ChangeStamp, Scope, SessionRecord, UpdateParams } from '../domain/session.js';
 import { METADATA_LIMITS } from '../domain/params.js';
 import { type Action, type Status, allowedFrom, nextStatus } from '../domain/state-machine.js';
 import { cancellationReasons, errorName, itemOnConditionFailure } from './dynamo.js';
@@ -21,6 +19,7 @@ import {
   putSavedResult,
 } from './idempotency.js';
 import { SESSION_SK_PREFIX } from './table.js';
+import { type CreatedFilter, queryTimeOrderedPage } from './time-ordered-list.js';
 
 /** Partition of one account in one mode. */
 export const scopeKey = (scope: Scope) => `A#${scope.account}#${scope.livemode ? 'live' : 'test'}`;
@@ -70,7 +69,7 @@ export interface ListQuery {
   starting_after?: string;
   ending_before?: string;
   status?: Status;
-  created?: number | { gt?: number; gte?: number; lt?: number; lte?: number };
+  created?: CreatedFilter;
   client_reference_id?: string;
   related_customer?: string;
   related_customer_account?: string;
@@ -167,13 +166,14 @@ export class SessionStore {
    * Cancels with one UpdateItem; the condition comes from the state machine.
    * Returns the new session, or throws StaleSession with the current one.
    */
-  async cancel(scope: Scope, id: string): Promise<SessionRecord> {
+  async cancel(scope: Scope, id: string, stamp: ChangeStamp): Promise<SessionRecord> {
     const cond = transitionCondition('cancel');
-    return this.update_(scope, id, {
-      UpdateExpression: 'SET #status = :to, #version = #version + :one',
-      ConditionExpression: cond.expression,
-      ExpressionAttributeNames: { ...cond.names, '#version': 'version' },
-      ExpressionAttributeValues: { ...cond.values, ':to': nextStatus('cancel', 'requires_input'), ':one': 1 },
+    return this.update_(scope, id, stamp, {
+      set: ['#status = :to'],
+      remove: [],
+      condition: cond.expression,
+      names: cond.names,
+      values: { ...cond.values, ':to': nextStatus('cancel', 'requires_input') },
     });
   }
 
@@ -184,11 +184,11 @@ export class SessionStore {
    * new); when it is close, StaleSession hands the caller the current item for an
    * exact read-modify-write.
    */
-  async updateFields(scope: Scope, id: string, params: UpdateParams): Promise<SessionRecord> {
+  async updateFields(scope: Scope, id: string, params: UpdateParams, stamp: ChangeStamp): Promise<SessionRecord> {
     const cond = transitionCondition('update');
-    const names: Record<string, string> = { ...cond.names, '#version': 'version' };
-    const values: Record<string, unknown> = { ...cond.values, ':one': 1 };
-    const set = ['#version = #version + :one'];
+    const names: Record<string, string> = { ...cond.names };
+    const values: Record<string, unknown> = { ...cond.values };
+    const set: string[] = [];
     const remove: string[] = [];
     let condition = cond.expression;
     if (params.type) {
@@ -228,26 +228,26 @@ export class SessionStore {
         }
       }
     }
-    return this.update_(scope, id, {
-      UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
-      ConditionExpression: condition,
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: values,
-    });
+    return this.update_(scope, id, stamp, { set, remove, condition, names, values });
   }
 
+  /** One UpdateItem that also bumps the version and records who changed the session when. */
   private async update_(
     scope: Scope,
     id: string,
-    expr: { UpdateExpression: string; ConditionExpression: string; ExpressionAttributeNames: Record<string, string>; ExpressionAttributeValues: Record<string, unknown> },
+    stamp: ChangeStamp,
+    expr: { set: string[]; remove: string[]; condition: string; names: Record<string, string>; values: Record<string, unknown> },
   ): Promise<SessionRecord> {
+    const set = ['#version = #version + :one', '#updatedMs = :updatedMs', '#lastRequest = :lastRequest', ...expr.set];
     try {
       const r = await this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: sessionKey(scope, id),
-          ...expr,
-          ConditionExpression: `attribute_exists(pk) AND ${expr.ConditionExpression}`,
+          UpdateExpression: `SET ${set.join(', ')}${expr.remove.length ? ` REMOVE ${expr.remove.join(', ')}` : ''}`,
+          ExpressionAttributeNames: { ...expr.names, '#version': 'version', '#updatedMs': 'updated_ms', '#lastRequest': 'last_request' },
+          ExpressionAttributeValues: { ...expr.values, ':one': 1, ':updatedMs': stamp.updated_ms, ':lastRequest': stamp.last_request },
+          ConditionExpression: `attribute_exists(pk) AND ${expr.condition}`,
           ReturnValues: 'ALL_NEW',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           ReturnConsumedCapacity: 'TOTAL',
@@ -260,82 +260,31 @@ export class SessionStore {
     }
   }
 
-  /**
-   * Newest first. Ids are time-ordered, so `created` bounds and cursors become a
-   * key range and one Query serves a page; other filters are applied by
-   * DynamoDB on the page it reads.
-   */
-  async list(scope: Scope, q: ListQuery): Promise<{ data: SessionRecord[]; has_more: boolean }> {
-    const { low, high } = createdBounds(q.created);
-    const names: Record<string, string> = {};
-    const values: Record<string, unknown> = { ':pk': scopeKey(scope), ':low': low, ':high': high };
-    const filters: string[] = [];
-    const addFilter = (attr: string, value: unknown) => {
-      if (value === undefined) return;
-      names[`#f_${attr}`] = attr;
-      values[`:f_${attr}`] = value;
-      filters.push(`#f_${attr} = :f_${attr}`);
-    };
-    addFilter('status', q.status);
-    addFilter('client_reference_id', q.client_reference_id);
-    addFilter('related_customer', q.related_customer);
-    addFilter('related_customer_account', q.related_customer_account);
-
-    const backwards = q.ending_before !== undefined;
-    const cursor = q.ending_before ?? q.starting_after;
-    let startKey: Record<string, unknown> | undefined;
-    if (cursor !== undefined) {
-      const sk = `${SESSION_SK_PREFIX}${cursor}`;
-      // A cursor outside the created range: either nothing lies beyond it, or the whole range does.
-      if (backwards ? sk >= high : sk <= low) return { data: [], has_more: false };
-      if (backwards ? sk >= low : sk <= high) startKey = { pk: scopeKey(scope), sk };
-    }
-    const want = q.limit + 1;
-    const found: SessionRecord[] = [];
-    do {
-      const r = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :low AND :high',
-          FilterExpression: filters.length ? filters.join(' AND ') : undefined,
-          ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
-          ExpressionAttributeValues: values,
-          ScanIndexForward: backwards,
-          ExclusiveStartKey: startKey,
-          Limit: filters.length ? Math.max(100, want) : want,
-          ConsistentRead: true,
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
-      );
-      for (const item of r.Items ?? []) if (found.length < want) found.push(fromItem_(item)!);
-      startKey = r.LastEvaluatedKey;
-    } while (startKey && found.length < want);
-    const has_more = found.length > q.limit;
-    const data = found.slice(0, q.limit);
-    if (backwards) data.reverse();
-    return { data, has_more };
+  /** Newest first; see queryTimeOrderedPage. */
+  list(scope: Scope, q: ListQuery): Promise<{ data: SessionRecord[]; has_more: boolean }> {
+    return queryTimeOrderedPage(
+      this.doc,
+      this.table,
+      {
+        pk: scopeKey(scope),
+        skPrefix: SESSION_SK_PREFIX,
+        idPrefix: 'vs',
+        limit: q.limit,
+        starting_after: q.starting_after,
+        ending_before: q.ending_before,
+        created: q.created,
+        equals: {
+          status: q.status,
+          client_reference_id: q.client_reference_id,
+          related_customer: q.related_customer,
+          related_customer_account: q.related_customer_account,
+        },
+      },
+      (item) => fromItem_(item)!,
+    );
   }
 }
 
 function stripNull<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null && v !== undefined)) as T;
-}
-
-/** The sort-key range of sessions created in a `created` filter (seconds). */
-function createdBounds(created: ListQuery['created']): { low: string; high: string } {
-  let fromMs = 0;
-  let toMs = 62 ** 8 - 1; // the largest time an id can carry
-  if (typeof created === 'number') {
-    fromMs = created * 1000;
-    toMs = created * 1000 + 999;
-  } else if (created) {
-    if (created.gte !== undefined) fromMs = Math.max(fromMs, created.gte * 1000);
-    if (created.gt !== undefined) fromMs = Math.max(fromMs, (created.gt + 1) * 1000);
-    if (created.lte !== undefined) toMs = Math.min(toMs, created.lte * 1000 + 999);
-    if (created.lt !== undefined) toMs = Math.min(toMs, created.lt * 1000 - 1);
-  }
-  return {
-    low: SESSION_SK_PREFIX + idBoundsAt('vs', Math.max(0, fromMs)).low,
-    high: SESSION_SK_PREFIX + idBoundsAt('vs', Math.max(0, toMs)).high,
-  };
 }

@@ -5,6 +5,7 @@
  *
  * Item layout (single table):
  *   session         pk = "A#<account>#<test|live>"  sk = "VS#<vs_id>"
+ *   event           pk = "A#<account>#<test|live>"  sk = "EV#<evt_id>"   (TTL 30 days)
  *   idempotency     pk = "IK#<account>#<test|live>#<key>"  sk = "IK"
  *   api key         pk = "KEY#<sha256 of the key>"  sk = "KEY"
  * Sessions of one account and mode share a partition: a retrieve is one GetItem,
@@ -23,6 +24,17 @@ export const STREAM_VIEW = 'NEW_AND_OLD_IMAGES' as const;
 
 /** Sort-key prefix of session items (the stream filter uses it too). */
 export const SESSION_SK_PREFIX = 'VS#';
+/** Sort-key prefix of stored events. */
+export const EVENT_SK_PREFIX = 'EV#';
+
+/**
+ * Which stream records the events publisher receives: changes of session items
+ * only. In Lambda's filter-criteria syntax (the CDK stack uses it as is) and as
+ * a predicate (the local stream poller applies the same rule).
+ */
+export const STREAM_FILTER_PATTERN = { dynamodb: { Keys: { sk: { S: [{ prefix: SESSION_SK_PREFIX }] } } } };
+export const isSessionStreamRecord = (keys: { sk?: { S?: string } } | undefined) =>
+  keys?.sk?.S?.startsWith(SESSION_SK_PREFIX) ?? false;
 
 /** Input for DynamoDB's CreateTable, used by the local runtime and tests. */
 export function createTableInput(tableName: string) {

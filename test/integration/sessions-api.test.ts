@@ -8,6 +8,7 @@ import { SessionStore } from '../../lambdas/store/session-store.js';
 import { type TestService, startTestService } from '../support/api.js';
 
 const SESSIONS = '/v1/identity/verification_sessions';
+const SYSTEM = { updated_ms: Date.now(), last_request: null };
 let svc: TestService;
 let store: SessionStore;
 let scope: Scope;
@@ -34,11 +35,11 @@ async function sessionIn(status: Status) {
     return created.id as string;
   }
   let s = (await store.get(scope, created.id))!;
-  const submitted = transition(s, 'submit', (n) => (n.attempt += 1));
+  const submitted = transition(s, 'submit', SYSTEM, (n) => (n.attempt += 1));
   await store.commit(submitted, { action: 'submit', version: s.version });
   s = submitted;
   if (status === 'verified') {
-    const verified = transition(s, 'checks_passed');
+    const verified = transition(s, 'checks_passed', SYSTEM);
     await store.commit(verified, { action: 'checks_passed', version: s.version });
   }
   return created.id as string;
@@ -221,8 +222,8 @@ describe('concurrency', () => {
   it('two writers of the same version: exactly one conditional write wins', async () => {
     const id = await sessionIn('requires_input');
     const s = (await store.get(scope, id))!;
-    const a = transition(s, 'submit');
-    const b = transition(s, 'cancel');
+    const a = transition(s, 'submit', SYSTEM);
+    const b = transition(s, 'cancel', SYSTEM);
     const outcomes = await Promise.allSettled([
       store.commit(a, { action: 'submit', version: s.version }),
       store.commit(b, { action: 'cancel', version: s.version }),

@@ -78,19 +78,21 @@ describe('state machine table', () => {
   });
 });
 
+const STAMP = { updated_ms: 1_700_000_001_000, last_request: { id: 'req_1', idempotency_key: null } };
+
 function sessionIn(status: Status): SessionRecord {
   const s = newSession(
     { type: 'document', metadata: { order: '42' }, provided_details: { email: 'a@example.com' } },
-    { id: 'vs_0000000000000000000000AA', scope: { account: 'acct_1', livemode: false }, nowSeconds: 1_700_000_000 },
+    { id: 'vs_0000000000000000000000AA', scope: { account: 'acct_1', livemode: false }, nowMs: 1_700_000_000_000, request: null },
   );
   return { ...s, status };
 }
 
 describe('domain transitions follow the table', () => {
   const apply: Partial<Record<Action, (s: SessionRecord) => SessionRecord>> = {
-    cancel: applyCancel,
-    redact: applyRedact,
-    update: (s) => applyUpdate(s, { metadata: { order: '43' } }),
+    cancel: (s) => applyCancel(s, STAMP),
+    redact: (s) => applyRedact(s, STAMP),
+    update: (s) => applyUpdate(s, { metadata: { order: '43' } }, STAMP),
   };
   for (const status of STATUSES) {
     for (const [action, fn] of Object.entries(apply) as [Action, (s: SessionRecord) => SessionRecord][]) {
@@ -111,6 +113,8 @@ describe('domain transitions follow the table', () => {
           const after = fn(before);
           expect(after.status).toBe(expected);
           expect(after.version).toBe(before.version + 1);
+          expect(after.updated_ms).toBe(STAMP.updated_ms);
+          expect(after.last_request).toEqual(STAMP.last_request);
           expect(before.status).toBe(status); // the input is not mutated
         }
       });
@@ -118,7 +122,7 @@ describe('domain transitions follow the table', () => {
   }
 
   it('redact replaces personal data, empties metadata and invalidates secrets', () => {
-    const after = applyRedact(sessionIn('verified'));
+    const after = applyRedact(sessionIn('verified'), STAMP);
     expect(after.provided_details).toEqual({ email: '[redacted]' });
     expect(after.metadata).toEqual({});
     expect(after.secret_seed).toBeNull();

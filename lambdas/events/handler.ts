@@ -1,0 +1,17 @@
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { API_VERSION } from '../domain/api-version.js';
+import { documentClient } from '../store/dynamo.js';
+import { EventStore } from '../store/event-store.js';
+import { EventBridgeBus } from './bus.js';
+import { createStreamPublisher } from './publisher.js';
+
+// The table stream's consumer (Lambda event source mapping with ReportBatchItemFailures).
+const table = process.env.TABLE_NAME;
+const busName = process.env.EVENT_BUS_NAME;
+if (!table || !busName) throw new Error('TABLE_NAME and EVENT_BUS_NAME must be set');
+
+export const handler = createStreamPublisher({
+  events: new EventStore(documentClient(), table),
+  bus: new EventBridgeBus(new EventBridgeClient({}), busName),
+  apiVersion: API_VERSION,
+});

@@ -1,0 +1,86 @@
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
+import { type EventRecord, eventsFromChange, renderEvent } from '../domain/event.js';
+import type { SessionRecord } from '../domain/session.js';
+import type { EventStore } from '../store/event-store.js';
+import { isSessionStreamRecord } from '../store/table.js';
+import { type BusEntry, type EventBus, PUT_EVENTS_MAX_ENTRIES } from './bus.js';
+import { EVENT_SOURCE } from './routing.js';
+
+export interface PublisherDeps {
+  events: EventStore;
+  bus: EventBus;
+  apiVersion: string;
+  /** Attempts for an entry that PutEvents did not accept (default 4). */
+  maxPutAttempts?: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export const toBusEntry = (e: EventRecord): BusEntry => ({
+  source: EVENT_SOURCE,
+  detailType: e.type,
+  detail: JSON.stringify(renderEvent(e)),
+  time: new Date(e.created * 1000),
+  resources: [],
+});
+
+type Image = Parameters<typeof unmarshall>[0];
+const session = (image: unknown) => (image ? (unmarshall(image as Image) as unknown as SessionRecord) : undefined);
+
+/**
+ * The table stream's consumer: each change of a session becomes its events,
+ * stored once (conditional put) and published to the bus in chunks of 10,
+ * re-sending only what PutEvents refused. A record whose events could not be
+ * stored or published is reported in `batchItemFailures` (with everything after
+ * it, so order per session holds); its events keep their ids on the retry.
+ */
+export function createStreamPublisher(deps: PublisherDeps) {
+  const maxAttempts = deps.maxPutAttempts ?? 4;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+
+  return async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
+    const records = event.Records;
+    let firstFailed = records.length;
+    const pending: { record: number; entry: BusEntry }[] = [];
+
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i];
+      if (!isSessionStreamRecord(r.dynamodb?.Keys as { sk?: { S?: string } })) continue;
+      const events = eventsFromChange(session(r.dynamodb?.OldImage), session(r.dynamodb?.NewImage), deps.apiVersion);
+      try {
+        for (const e of events) await deps.events.putIfAbsent(e);
+      } catch (err) {
+        console.error(JSON.stringify({ level: 'error', message: 'storing events failed', sequenceNumber: r.dynamodb?.SequenceNumber, error: String(err) }));
+        firstFailed = i;
+        break;
+      }
+      for (const e of events) pending.push({ record: i, entry: toBusEntry(e) });
+    }
+
+    for (let start = 0; start < pending.length; start += PUT_EVENTS_MAX_ENTRIES) {
+      let chunk = pending.slice(start, start + PUT_EVENTS_MAX_ENTRIES);
+      for (let attempt = 1; chunk.length > 0; attempt++) {
+        let failed: typeof chunk;
+        try {
+          const result = await deps.bus.put(chunk.map((p) => p.entry));
+          failed = result.failed.map((f) => chunk[f.index]);
+        } catch (err) {
+          console.error(JSON.stringify({ level: 'error', message: 'PutEvents failed', error: String(err) }));
+          failed = chunk;
+        }
+        if (failed.length === 0) break;
+        if (attempt >= maxAttempts) {
+          firstFailed = Math.min(firstFailed, ...failed.map((f) => f.record));
+          break;
+        }
+        chunk = failed;
+        await sleep(50 * 2 ** attempt);
+      }
+    }
+
+    return {
+      batchItemFailures:
+        firstFailed < records.length ? [{ itemIdentifier: records[firstFailed].dynamodb?.SequenceNumber ?? '' }] : [],
+    };
+  };
+}

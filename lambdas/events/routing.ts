@@ -1,0 +1,75 @@
+/**
+ * The routing table: the EventBridge rules of the service, written once. The
+ * CDK stack creates a rule, a queue and a dead-letter queue for each route; the
+ * local runtime's bus delivers each published event to the queues whose
+ * pattern matches, with the same queue settings.
+ */
+export const EVENT_SOURCE = 'verification-sessions';
+
+/** The subset of EventBridge's pattern syntax our rules use: exact values and prefixes. */
+export type PatternValue = string | { prefix: string };
+export interface EventPattern {
+  source: PatternValue[];
+  'detail-type': PatternValue[];
+}
+
+export interface QueueSettings {
+  /** How long a received message stays invisible (should exceed the consumer's timeout). */
+  visibilityTimeoutSeconds: number;
+  retentionSeconds: number;
+  /** Receives before a message moves to the dead-letter queue. */
+  maxReceiveCount: number;
+  dlqRetentionSeconds: number;
+  /** Messages a consumer Lambda receives at once. */
+  batchSize: number;
+}
+
+export interface Route {
+  name: string;
+  description: string;
+  pattern: EventPattern;
+  queue: QueueSettings;
+}
+
+const DAY = 24 * 3600;
+
+export const ROUTES = {
+  /** Submitted sessions: the checks worker runs the checks. */
+  checks: {
+    name: 'checks',
+    description: 'Sessions the user submitted: run the verification checks',
+    pattern: { source: [EVENT_SOURCE], 'detail-type': ['identity.verification_session.processing'] },
+    queue: { visibilityTimeoutSeconds: 6 * 60, retentionSeconds: 4 * DAY, maxReceiveCount: 5, dlqRetentionSeconds: 14 * DAY, batchSize: 5 },
+  },
+  /** Every session event: fanned out to the merchant's webhook endpoints. */
+  webhooks: {
+    name: 'webhooks',
+    description: 'Every session event: fan out to webhook endpoints',
+    pattern: { source: [EVENT_SOURCE], 'detail-type': [{ prefix: 'identity.verification_session.' }] },
+    queue: { visibilityTimeoutSeconds: 2 * 60, retentionSeconds: 4 * DAY, maxReceiveCount: 5, dlqRetentionSeconds: 14 * DAY, batchSize: 10 },
+  },
+} as const satisfies Record<string, Route>;
+
+export type RouteName = keyof typeof ROUTES;
+
+/** What EventBridge delivers to a target (an SQS message body is this JSON). */
+export interface BusEnvelope {
+  version: '0';
+  id: string;
+  'detail-type': string;
+  source: string;
+  account: string;
+  time: string;
+  region: string;
+  resources: string[];
+  detail: unknown;
+}
+
+function matchesValue(allowed: readonly PatternValue[], value: string): boolean {
+  return allowed.some((a) => (typeof a === 'string' ? a === value : value.startsWith(a.prefix)));
+}
+
+/** EventBridge's matching, for the parts of a pattern this table uses. */
+export function matchesPattern(pattern: EventPattern, envelope: Pick<BusEnvelope, 'source' | 'detail-type'>): boolean {
+  return matchesValue(pattern.source, envelope.source) && matchesValue(pattern['detail-type'], envelope['detail-type']);
+}

@@ -1,0 +1,89 @@
+import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { EVENT_RETENTION_SECONDS, type EventRecord } from '../domain/event.js';
+import type { Scope } from '../domain/session.js';
+import { errorName } from './dynamo.js';
+import { scopeKey } from './session-store.js';
+import { EVENT_SK_PREFIX, TTL_ATTRIBUTE } from './table.js';
+import { type CreatedFilter, queryTimeOrderedPage } from './time-ordered-list.js';
+
+export const eventKey = (scope: Scope, id: string) => ({ pk: scopeKey(scope), sk: `${EVENT_SK_PREFIX}${id}` });
+
+/** `data` is kept as JSON text: a DynamoDB map would not keep the object's key order. */
+function fromItem(item: Record<string, unknown>): EventRecord {
+  const { pk: _pk, sk: _sk, [TTL_ATTRIBUTE]: _ttl, data, ...rest } = item;
+  return { ...rest, data: JSON.parse(String(data)) } as unknown as EventRecord;
+}
+
+const toItem = (event: EventRecord) => ({
+  ...eventKey(event, event.id),
+  ...event,
+  data: JSON.stringify(event.data),
+  [TTL_ATTRIBUTE]: event.created + EVENT_RETENTION_SECONDS,
+});
+
+export interface EventListQuery {
+  limit: number;
+  starting_after?: string;
+  ending_before?: string;
+  created?: CreatedFilter;
+  /** An exact type or a prefix ending in `*`. */
+  type?: string;
+  types?: string[];
+}
+
+/** Stored events: kept 30 days (TTL), listed newest first per account and mode. */
+export class EventStore {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    readonly table: string,
+  ) {}
+
+  /** Stores an event once: false when an event with its id is already stored. */
+  async putIfAbsent(event: EventRecord): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: toItem(event),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (errorName(err) === 'ConditionalCheckFailedException') return false;
+      throw err;
+    }
+  }
+
+  async get(scope: Scope, id: string): Promise<EventRecord | undefined> {
+    const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: eventKey(scope, id), ConsistentRead: true }));
+    return r.Item ? fromItem(r.Item) : undefined;
+  }
+
+  list(scope: Scope, q: EventListQuery): Promise<{ data: EventRecord[]; has_more: boolean }> {
+    let filter: { expression: string; names: Record<string, string>; values: Record<string, unknown> } | undefined;
+    if (q.types?.length) {
+      const values = Object.fromEntries(q.types.map((t, i) => [`:type${i}`, t]));
+      filter = { expression: `#type IN (${Object.keys(values).join(', ')})`, names: { '#type': 'type' }, values };
+    } else if (q.type?.endsWith('*')) {
+      filter = { expression: 'begins_with(#type, :typePrefix)', names: { '#type': 'type' }, values: { ':typePrefix': q.type.slice(0, -1) } };
+    } else if (q.type) {
+      filter = { expression: '#type = :type', names: { '#type': 'type' }, values: { ':type': q.type } };
+    }
+    return queryTimeOrderedPage(
+      this.doc,
+      this.table,
+      {
+        pk: scopeKey(scope),
+        skPrefix: EVENT_SK_PREFIX,
+        idPrefix: 'evt',
+        limit: q.limit,
+        starting_after: q.starting_after,
+        ending_before: q.ending_before,
+        created: q.created,
+        filter,
+      },
+      fromItem,
+    );
+  }
+}

@@ -1,0 +1,55 @@
+import { randomUUID } from 'node:crypto';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { BusEntry, EventBus, PutResult } from '../lambdas/events/bus.js';
+import { type BusEnvelope, ROUTES, type Route, type RouteName, matchesPattern } from '../lambdas/events/routing.js';
+
+export type BusListener = (envelope: BusEnvelope) => void;
+
+/**
+ * EventBridge for npm start: each published entry is wrapped as EventBridge
+ * wraps it and sent to the queue of every route in the routing table whose
+ * pattern matches, as the stack's rules and SQS targets do.
+ */
+export class LocalBus implements EventBus {
+  private readonly listeners = new Set<BusListener>();
+
+  constructor(
+    private readonly sqs: SQSClient,
+    private readonly queueUrls: Record<RouteName, { queue: string }>,
+  ) {}
+
+  /** Watch what goes over the bus (npm start's event log uses it). */
+  subscribe(listener: BusListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async put(entries: BusEntry[]): Promise<PutResult> {
+    const failed: PutResult['failed'] = [];
+    await Promise.all(
+      entries.map(async (entry, index) => {
+        const envelope: BusEnvelope = {
+          version: '0',
+          id: randomUUID(),
+          'detail-type': entry.detailType,
+          source: entry.source,
+          account: '000000000000',
+          time: entry.time.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+          region: 'local',
+          resources: entry.resources ?? [],
+          detail: JSON.parse(entry.detail),
+        };
+        try {
+          for (const [name, route] of Object.entries(ROUTES) as [RouteName, Route][]) {
+            if (!matchesPattern(route.pattern, envelope)) continue;
+            await this.sqs.send(new SendMessageCommand({ QueueUrl: this.queueUrls[name].queue, MessageBody: JSON.stringify(envelope) }));
+          }
+          for (const l of this.listeners) l(envelope);
+        } catch (err) {
+          failed.push({ index, code: 'InternalFailure', message: String(err) });
+        }
+      }),
+    );
+    return { failed };
+  }
+}

@@ -1,0 +1,199 @@
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import type { DynamoDBStreamEvent } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { describe, expect, it } from 'vitest';
+import { type EventRecord, SESSION_EVENT_TYPES, eventsFromChange, renderEvent } from '../../lambdas/domain/event.js';
+import { type SessionRecord, applyCancel, applyRedact, applyUpdate, newSession, transition } from '../../lambdas/domain/session.js';
+import { type BusEntry, EventBridgeBus, type EventBus } from '../../lambdas/events/bus.js';
+import { createStreamPublisher } from '../../lambdas/events/publisher.js';
+import { EVENT_SOURCE, ROUTES, matchesPattern } from '../../lambdas/events/routing.js';
+import type { EventStore } from '../../lambdas/store/event-store.js';
+
+const API_VERSION = '2026-10-28.endive';
+const REQ = { updated_ms: 1_800_000_001_000, last_request: { id: 'req_abc', idempotency_key: 'key-1' } };
+const SYSTEM = { updated_ms: 1_800_000_002_000, last_request: null };
+
+function fresh(): SessionRecord {
+  return newSession(
+    { type: 'document', metadata: { order: '1' }, provided_details: { email: 'jo@example.com' } },
+    { id: 'vs_0VcOcsy9AWLrEOraAjOXOWqM', scope: { account: 'acct_1', livemode: false }, nowMs: 1_800_000_000_000, request: { id: 'req_create', idempotency_key: null } },
+  );
+}
+const types = (events: EventRecord[]) => events.map((e) => e.type.replace('identity.verification_session.', ''));
+
+describe('events from session changes', () => {
+  it('each status change makes one event of its type; other changes make none', () => {
+    const s0 = fresh();
+    expect(types(eventsFromChange(undefined, s0, API_VERSION))).toEqual(['created']);
+    const s1 = transition(s0, 'submit', SYSTEM);
+    expect(types(eventsFromChange(s0, s1, API_VERSION))).toEqual(['processing']);
+    const s2 = transition(s1, 'checks_failed', SYSTEM, (s) => (s.last_error = { code: 'document_expired', reason: 'expired' }));
+    expect(types(eventsFromChange(s1, s2, API_VERSION))).toEqual(['requires_input']);
+    const s3 = transition(transition(s2, 'submit', SYSTEM), 'checks_passed', SYSTEM);
+    expect(types(eventsFromChange(transition(s2, 'submit', SYSTEM), s3, API_VERSION))).toEqual(['verified']);
+    const updated = applyUpdate(s0, { metadata: { order: '2' } }, REQ);
+    expect(eventsFromChange(s0, updated, API_VERSION)).toEqual([]);
+    expect(types(eventsFromChange(s0, applyCancel(s0, REQ), API_VERSION))).toEqual(['canceled']);
+  });
+
+  it('a redact of a requires_input session is canceled, then redacted', () => {
+    const s0 = fresh();
+    const events = eventsFromChange(s0, applyRedact(s0, REQ), API_VERSION);
+    expect(types(events)).toEqual(['canceled', 'redacted']);
+    // newest first in lists: redacted sorts after canceled
+    expect(events[1].id > events[0].id).toBe(true);
+    const verified = { ...s0, status: 'verified' as const };
+    expect(types(eventsFromChange(verified, applyRedact(verified, REQ), API_VERSION))).toEqual(['redacted']);
+  });
+
+  it('ids are derived from session id and version: a redelivery gives the same ids', () => {
+    const s0 = fresh();
+    const s1 = applyCancel(s0, REQ);
+    const a = eventsFromChange(s0, s1, API_VERSION);
+    const b = eventsFromChange(structuredClone(s0), structuredClone(s1), API_VERSION);
+    expect(a.map((e) => e.id)).toEqual(b.map((e) => e.id));
+    expect(a[0].id).toMatch(/^evt_[0-9A-Za-z]{24}$/);
+    const other = eventsFromChange(s0, { ...s1, version: s1.version + 1 }, API_VERSION);
+    expect(other[0].id).not.toBe(a[0].id);
+  });
+
+  it('renders Stripe\'s event: request, previous_attributes, no usable url or secret', () => {
+    const s0 = fresh();
+    const [e] = eventsFromChange(s0, applyCancel(s0, REQ), API_VERSION);
+    const r = renderEvent(e);
+    expect(Object.keys(r)).toEqual(['id', 'object', 'api_version', 'created', 'data', 'livemode', 'pending_webhooks', 'request', 'type']);
+    expect(r).toMatchObject({ object: 'event', api_version: API_VERSION, created: 1_800_000_001, livemode: false, pending_webhooks: 0 });
+    expect(r.request).toEqual({ id: 'req_abc', idempotency_key: 'key-1' });
+    expect(r.data.previous_attributes).toEqual({ status: 'requires_input' });
+    expect(r.data.object).toMatchObject({ status: 'canceled', url: null, client_secret: null });
+    const [system] = eventsFromChange(s0, transition(s0, 'submit', SYSTEM), API_VERSION);
+    expect(renderEvent(system).request).toBeNull();
+    const [created] = eventsFromChange(undefined, s0, API_VERSION);
+    expect(renderEvent(created).data.object.url).toBeNull();
+    expect(renderEvent(created).data).not.toHaveProperty('previous_attributes');
+  });
+});
+
+describe('routing table', () => {
+  const envelope = (type: string, source = EVENT_SOURCE) => ({ source, 'detail-type': type });
+  it('processing events go to the checks queue, and nothing else does', () => {
+    for (const t of SESSION_EVENT_TYPES)
+      expect(matchesPattern(ROUTES.checks.pattern, envelope(t)), t).toBe(t === 'identity.verification_session.processing');
+  });
+  it('every session event goes to the webhooks queue; other sources and types do not', () => {
+    for (const t of SESSION_EVENT_TYPES) expect(matchesPattern(ROUTES.webhooks.pattern, envelope(t)), t).toBe(true);
+    expect(matchesPattern(ROUTES.webhooks.pattern, envelope('identity.verification_session.created', 'someone-else'))).toBe(false);
+    expect(matchesPattern(ROUTES.webhooks.pattern, envelope('webhook_endpoint.disabled'))).toBe(false);
+    expect(matchesPattern(ROUTES.checks.pattern, envelope('identity.verification_session.processing', 'aws.events'))).toBe(false);
+  });
+});
+
+// ---- the stream publisher ---------------------------------------------------
+
+class MemoryEvents {
+  stored = new Map<string, EventRecord>();
+  failOn?: string;
+  async putIfAbsent(e: EventRecord) {
+    if (this.failOn && e.type.endsWith(this.failOn)) throw new Error('throttled');
+    if (this.stored.has(e.id)) return false;
+    this.stored.set(e.id, e);
+    return true;
+  }
+}
+
+/** A bus that refuses some entries a number of times. */
+class FlakyBus implements EventBus {
+  calls: BusEntry[][] = [];
+  delivered: BusEntry[] = [];
+  constructor(private refuse: (entry: BusEntry, call: number) => boolean) {}
+  async put(entries: BusEntry[]) {
+    this.calls.push(entries);
+    const failed: { index: number; code: string; message: string }[] = [];
+    entries.forEach((e, index) => {
+      if (this.refuse(e, this.calls.length)) failed.push({ index, code: 'ThrottlingException', message: 'slow down' });
+      else this.delivered.push(e);
+    });
+    return { failed };
+  }
+}
+
+function streamEvent(changes: [SessionRecord | undefined, SessionRecord][]): DynamoDBStreamEvent {
+  return {
+    Records: changes.map(([before, after], i) => ({
+      eventName: before ? 'MODIFY' : 'INSERT',
+      dynamodb: {
+        Keys: marshall({ pk: 'A#acct_1#test', sk: `VS#${after.id}` }) as never,
+        OldImage: before ? (marshall({ pk: 'A#acct_1#test', sk: `VS#${before.id}`, ...before }, { removeUndefinedValues: true }) as never) : undefined,
+        NewImage: marshall({ pk: 'A#acct_1#test', sk: `VS#${after.id}`, ...after }, { removeUndefinedValues: true }) as never,
+        SequenceNumber: String(100 + i),
+      },
+    })),
+  };
+}
+
+/** 12 sessions created: 12 events, more than one PutEvents chunk. */
+function twelveCreates() {
+  return Array.from({ length: 12 }, (_, i) => {
+    const s = fresh();
+    return [undefined, { ...s, id: `vs_0VcOcsy9AWLrEOraAjOXO${String(i).padStart(3, '0')}` }] as [undefined, SessionRecord];
+  });
+}
+
+describe('stream publisher', () => {
+  it('stores each event once and publishes in chunks of 10', async () => {
+    const events = new MemoryEvents();
+    const bus = new FlakyBus(() => false);
+    const publish = createStreamPublisher({ events: events as unknown as EventStore, bus, apiVersion: API_VERSION });
+    const batch = streamEvent(twelveCreates());
+    expect(await publish(batch)).toEqual({ batchItemFailures: [] });
+    expect(bus.calls.map((c) => c.length)).toEqual([10, 2]);
+    expect(bus.delivered[0]).toMatchObject({ source: EVENT_SOURCE, detailType: 'identity.verification_session.created' });
+    expect(JSON.parse(bus.delivered[0].detail).object).toBe('event');
+    // A redelivered batch stores nothing new.
+    await publish(batch);
+    expect(events.stored.size).toBe(12);
+  });
+
+  it('re-sends only the entries PutEvents refused', async () => {
+    const events = new MemoryEvents();
+    const bus = new FlakyBus((e, call) => call === 1 && e.detail.includes('O001'));
+    const publish = createStreamPublisher({ events: events as unknown as EventStore, bus, apiVersion: API_VERSION, sleep: async () => {} });
+    expect(await publish(streamEvent(twelveCreates()))).toEqual({ batchItemFailures: [] });
+    expect(bus.calls[1]).toHaveLength(1);
+    expect(bus.delivered).toHaveLength(12);
+  });
+
+  it('reports the first record it could not publish, so it and all after it are retried', async () => {
+    const events = new MemoryEvents();
+    const bus = new FlakyBus((e) => e.detail.includes('O004'));
+    const publish = createStreamPublisher({ events: events as unknown as EventStore, bus, apiVersion: API_VERSION, sleep: async () => {} });
+    expect(await publish(streamEvent(twelveCreates()))).toEqual({ batchItemFailures: [{ itemIdentifier: '104' }] });
+  });
+
+  it('stops at a record whose events cannot be stored', async () => {
+    const events = new MemoryEvents();
+    const s0 = fresh();
+    const s1 = applyCancel(s0, REQ);
+    events.failOn = 'canceled';
+    const bus = new FlakyBus(() => false);
+    const publish = createStreamPublisher({ events: events as unknown as EventStore, bus, apiVersion: API_VERSION });
+    const result = await publish(streamEvent([[undefined, s0], [s0, s1]]));
+    expect(result.batchItemFailures).toEqual([{ itemIdentifier: '101' }]);
+    expect(bus.delivered.map((e) => e.detailType)).toEqual(['identity.verification_session.created']);
+  });
+});
+
+describe('EventBridge adapter', () => {
+  it('sends to the bus and reports the entries PutEvents refused', async () => {
+    const eb = mockClient(EventBridgeClient);
+    eb.on(PutEventsCommand).resolves({ FailedEntryCount: 1, Entries: [{ EventId: '1' }, { ErrorCode: 'InternalFailure', ErrorMessage: 'x' }] });
+    const bus = new EventBridgeBus(new EventBridgeClient({ region: 'eu-west-1' }), 'my-bus');
+    const entry = { source: EVENT_SOURCE, detailType: 'identity.verification_session.created', detail: '{}', time: new Date(0) };
+    const r = await bus.put([entry, entry]);
+    expect(r.failed).toEqual([{ index: 1, code: 'InternalFailure', message: 'x' }]);
+    const sent = eb.commandCalls(PutEventsCommand)[0].args[0].input.Entries!;
+    expect(sent[0]).toMatchObject({ EventBusName: 'my-bus', Source: EVENT_SOURCE, DetailType: 'identity.verification_session.created' });
+    eb.restore();
+  });
+});
