@@ -1,13 +1,11 @@
-import { fileURLToPath } from 'node:url';
 import { Duration } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import { HttpApi, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
-import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { ServiceFunction } from './function.js';
 
 /**
  * The DynamoDB actions the API handler performs, and nothing else.
@@ -22,8 +20,6 @@ export const API_TABLE_ACTIONS = [
   'dynamodb:Query',
   'dynamodb:ConditionCheckItem',
 ] as const;
-
-const repoPath = (relative: string) => fileURLToPath(new URL(`../${relative}`, import.meta.url));
 
 export interface ApiProps {
   /** The service table the handler reads and writes. */
@@ -49,45 +45,19 @@ export interface ApiProps {
 export class Api extends Construct {
   readonly httpApi: HttpApi;
   readonly stage: HttpStage;
-  readonly handler: NodejsFunction;
+  readonly handler: ServiceFunction;
   /** `https://<api-id>.execute-api.<region>.amazonaws.com/`: the stripe client's host. */
   readonly url: string;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
 
-    this.handler = new NodejsFunction(this, 'Handler', {
-      entry: repoPath('lambdas/api/handler.ts'),
-      handler: 'handler',
-      projectRoot: repoPath(''),
-      depsLockFilePath: repoPath('package-lock.json'),
-      runtime: Runtime.NODEJS_22_X,
-      architecture: Architecture.ARM_64,
+    this.handler = new ServiceFunction(this, 'Handler', {
+      entry: 'lambdas/api/handler.ts',
+      description: 'Stripe-compatible HTTP API: every route of /v1',
       memorySize: 1024,
       timeout: Duration.seconds(10),
-      logGroup: new LogGroup(this, 'HandlerLogs', { retention: RetentionDays.ONE_MONTH }),
-      environment: {
-        TABLE_NAME: props.table.tableName,
-        NODE_OPTIONS: '--enable-source-maps',
-      },
-      bundling: {
-        // Local esbuild (a devDependency): synth never needs Docker.
-        forceDockerBundling: false,
-        format: OutputFormat.ESM,
-        target: 'node22',
-        // Prefer the ESM build of dependencies that ship both.
-        mainFields: ['module', 'main'],
-        // CommonJS dependencies inside an ESM bundle still call require().
-        // The alias keeps the banner from clashing with a bundled module that
-        // imports createRequire itself.
-        banner:
-          "import { createRequire as bannerCreateRequire } from 'module'; const require = bannerCreateRequire(import.meta.url);",
-        // Bundle the AWS SDK as well: the version is the one in package-lock.json,
-        // not whatever the runtime ships, and tree-shaking cuts cold start.
-        externalModules: [],
-        minify: true,
-        sourceMap: true,
-      },
+      environment: { TABLE_NAME: props.table.tableName },
     });
 
     props.table.grant(this.handler, ...API_TABLE_ACTIONS);

@@ -1,6 +1,7 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { Api } from './api.js';
+import { Events, pascalCase } from './events.js';
 import { Store } from './store.js';
 
 export interface VerificationSessionsStackProps extends StackProps {
@@ -11,16 +12,18 @@ export interface VerificationSessionsStackProps extends StackProps {
   readonly deletionProtection?: boolean;
 }
 
-/** The whole service in one stack: the table and the HTTP API in front of it. */
+/** The whole service in one stack: the table, the HTTP API in front of it, and the events pipeline behind it. */
 export class VerificationSessionsStack extends Stack {
   readonly store: Store;
   readonly api: Api;
+  readonly events: Events;
 
   constructor(scope: Construct, id: string, props: VerificationSessionsStackProps = {}) {
     super(scope, id, props);
 
     this.store = new Store(this, 'Store', { deletionProtection: props.deletionProtection });
     this.api = new Api(this, 'Api', { table: this.store.table });
+    this.events = new Events(this, 'Events', { table: this.store.table });
 
     new CfnOutput(this, 'ApiUrl', {
       description: 'Base URL of the API; its host name is the `host` option of the stripe client',
@@ -30,5 +33,19 @@ export class VerificationSessionsStack extends Stack {
       description: 'DynamoDB table holding sessions, events and idempotency records',
       value: this.store.table.tableName,
     });
+    new CfnOutput(this, 'EventBusName', {
+      description: 'EventBridge bus the session events are published to; add your own rules on it',
+      value: this.events.bus.eventBusName,
+    });
+    new CfnOutput(this, 'EventBusArn', {
+      description: 'ARN of the session events bus',
+      value: this.events.bus.eventBusArn,
+    });
+    for (const { route, queue } of Object.values(this.events.routes)) {
+      new CfnOutput(this, `${pascalCase(route.name)}QueueUrl`, {
+        description: `SQS queue of the ${route.name} route (${route.description})`,
+        value: queue.queueUrl,
+      });
+    }
   }
 }

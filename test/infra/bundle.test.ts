@@ -1,30 +1,43 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App } from 'aws-cdk-lib';
+import { App, type CfnElement } from 'aws-cdk-lib';
+import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newAccountId } from '../../lambdas/domain/ids.js';
 import { ApiKeyStore, newSecretKey } from '../../lambdas/store/api-keys.js';
 import { VerificationSessionsStack } from '../../lib/stack.js';
 import { freshTable } from '../support/dynamo.js';
 
-// What `cdk deploy` uploads must run: bundle the API function exactly as the
-// stack does, load the bundle in a plain Node process (no tsx, no node_modules
-// beside it) and call it with an API Gateway event against DynamoDB Local.
+// What `cdk deploy` uploads must run: bundle the functions exactly as the
+// stack does, load each bundle in a plain Node process (no tsx, no
+// node_modules beside it); the API bundle is called with an API Gateway event
+// against DynamoDB Local.
 let outdir: string;
 let bundle: string;
+let publisherBundle: string;
 
 beforeAll(() => {
   outdir = mkdtempSync(join(tmpdir(), 'vs-synth-'));
   const cdkContext = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')).context;
-  const app = new App({ outdir, context: cdkContext });
-  new VerificationSessionsStack(app, 'BundleTest');
-  app.synth();
-  const assetDir = readdirSync(outdir).find((d) => d.startsWith('asset.') && existsSync(join(outdir, d, 'index.mjs')));
-  expect(assetDir).toBeDefined();
-  bundle = join(outdir, assetDir!, 'index.mjs');
-}, 120_000);
+  // Asset metadata (as the CLI enables it) names each function's bundle directory.
+  const app = new App({ outdir, context: { ...cdkContext, 'aws:cdk:enable-asset-metadata': true } });
+  const stack = new VerificationSessionsStack(app, 'BundleTest');
+  const assembly = app.synth();
+  const resources = assembly.getStackByName(stack.stackName).template.Resources;
+  const bundleOf = (fn: LambdaFunction) => {
+    const resource = resources[stack.getLogicalId(fn.node.defaultChild as CfnElement)];
+    const assetPath = resource?.Metadata?.['aws:asset:path'];
+    expect(assetPath, `asset of ${fn.node.path}`).toBeTypeOf('string');
+    const file = join(outdir, assetPath, 'index.mjs');
+    expect(existsSync(file), file).toBe(true);
+    return file;
+  };
+  bundle = bundleOf(stack.api.handler);
+  publisherBundle = bundleOf(stack.events.publisher);
+  expect(publisherBundle).not.toBe(bundle);
+}, 180_000);
 
 afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
@@ -72,5 +85,28 @@ describe('the bundled API function', () => {
     expect(body.url).toMatch(/^https:\/\/abc\.execute-api\.eu-west-1\.amazonaws\.com\/verify\//);
     expect(got.statusCode).toBe(200);
     expect(JSON.parse(got.body).id).toBe(body.id);
+  });
+});
+
+describe('the bundled stream publisher', () => {
+  it('is self-contained ESM that loads in plain Node and exports the handler', () => {
+    const script = join(outdir, 'load-publisher.mjs');
+    writeFileSync(
+      script,
+      `const { handler } = await import(${JSON.stringify(publisherBundle)}); console.log(typeof handler);`,
+    );
+    const run = spawnSync(process.execPath, ['--enable-source-maps', script], {
+      cwd: outdir,
+      encoding: 'utf8',
+      env: {
+        PATH: process.env.PATH,
+        TABLE_NAME: 'sessions',
+        EVENT_BUS_NAME: 'sessions-events',
+        AWS_REGION: 'eu-west-1',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      },
+    });
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim()).toBe('function');
   });
 });

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { App } from 'aws-cdk-lib';
+import { App, type CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TABLE_KEYS, TTL_ATTRIBUTE } from '../../lambdas/store/table.js';
@@ -18,10 +18,12 @@ const API_ACTIONS = [
 const cdkContext = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')).context;
 
 /** Synthesizes the stack without bundling the Lambda code (bundling takes seconds). */
-function synth(props?: VerificationSessionsStackProps): Template {
+function synthStack(props?: VerificationSessionsStackProps) {
   const app = new App({ context: { ...cdkContext, 'aws:cdk:bundling-stacks': [] } });
-  return Template.fromStack(new VerificationSessionsStack(app, 'Test', props));
+  const stack = new VerificationSessionsStack(app, 'Test', props);
+  return { stack, template: Template.fromStack(stack) };
 }
+const synth = (props?: VerificationSessionsStackProps) => synthStack(props).template;
 
 /** The one resource of a type, with its logical id. */
 function only(template: Template, type: string) {
@@ -29,6 +31,14 @@ function only(template: Template, type: string) {
   expect(found, `resources of type ${type}`).toHaveLength(1);
   const [id, resource] = found[0]!;
   return { id, properties: resource.Properties ?? {}, resource };
+}
+
+/** The API's function (the stack has others: the events publisher, workers), with its logical id. */
+function apiFunction(stack: VerificationSessionsStack, template: Template) {
+  const id = stack.getLogicalId(stack.api.handler.node.defaultChild as CfnElement);
+  const resource = template.toJSON().Resources[id];
+  expect(resource?.Type, 'API function').toBe('AWS::Lambda::Function');
+  return { id, properties: resource.Properties, resource };
 }
 
 /** Every Action of every statement in the policies attached to a role. */
@@ -45,8 +55,9 @@ function actionsOfRole(template: Template, roleId: string): string[] {
 
 describe('VerificationSessionsStack', () => {
   let template: Template;
+  let stack: VerificationSessionsStack;
   beforeAll(() => {
-    template = synth();
+    ({ stack, template } = synthStack());
   });
 
   describe('table', () => {
@@ -92,7 +103,7 @@ describe('VerificationSessionsStack', () => {
   describe('API function', () => {
     it('runs Node 22 on arm64 with the table name in its environment', () => {
       const table = only(template, 'AWS::DynamoDB::GlobalTable');
-      const fn = only(template, 'AWS::Lambda::Function');
+      const fn = apiFunction(stack, template);
       expect(fn.properties).toMatchObject({
         Runtime: 'nodejs22.x',
         Architectures: ['arm64'],
@@ -109,7 +120,7 @@ describe('VerificationSessionsStack', () => {
     });
 
     it('logs to a log group with a finite retention', () => {
-      const fn = only(template, 'AWS::Lambda::Function');
+      const fn = apiFunction(stack, template);
       const logGroupId = fn.properties.LoggingConfig?.LogGroup?.Ref;
       expect(logGroupId, 'function log group').toBeTypeOf('string');
       const logGroup = template.toJSON().Resources[logGroupId];
@@ -119,7 +130,7 @@ describe('VerificationSessionsStack', () => {
 
     it('may use exactly the DynamoDB actions the handler needs, on the table only', () => {
       const table = only(template, 'AWS::DynamoDB::GlobalTable');
-      const fn = only(template, 'AWS::Lambda::Function');
+      const fn = apiFunction(stack, template);
       const roleId = fn.properties.Role['Fn::GetAtt'][0];
       const actions = actionsOfRole(template, roleId);
 
@@ -154,7 +165,7 @@ describe('VerificationSessionsStack', () => {
       expect(route.properties.Target).toEqual({
         'Fn::Join': ['', ['integrations/', { Ref: integration.id }]],
       });
-      const fn = only(template, 'AWS::Lambda::Function');
+      const fn = apiFunction(stack, template);
       expect(integration.properties).toMatchObject({
         IntegrationType: 'AWS_PROXY',
         PayloadFormatVersion: '2.0',
@@ -163,7 +174,7 @@ describe('VerificationSessionsStack', () => {
     });
 
     it('lets API Gateway invoke the function', () => {
-      const fn = only(template, 'AWS::Lambda::Function');
+      const fn = apiFunction(stack, template);
       template.hasResourceProperties('AWS::Lambda::Permission', {
         Action: 'lambda:InvokeFunction',
         Principal: 'apigateway.amazonaws.com',
