@@ -8,7 +8,11 @@
  */
 import { performance } from 'node:perf_hooks';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { timeOrderedId } from '../lambdas/domain/ids.js';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { API_VERSION } from '../lambdas/domain/api-version.js';
+import { decodeTime, derivedTimeOrderedId, timeOrderedId } from '../lambdas/domain/ids.js';
+import { createStreamPublisher } from '../lambdas/events/publisher.js';
+import { EventStore } from '../lambdas/store/event-store.js';
 import { newSession } from '../lambdas/domain/session.js';
 import { documentClient } from '../lambdas/store/dynamo.js';
 import { sessionKey } from '../lambdas/store/session-store.js';
@@ -175,6 +179,46 @@ console.log('| operation | HTTP API p50 | raw DynamoDB p50 | ratio |');
 console.log('|---|---|---|---|');
 console.log(`| create vs PutItem | ${m.httpCreate.toFixed(2)} ms | ${m.rawPut.toFixed(2)} ms | ${(m.httpCreate / m.rawPut).toFixed(2)} |`);
 console.log(`| retrieve vs GetItem | ${m.httpRetrieve.toFixed(2)} ms | ${m.rawGet.toFixed(2)} ms | ${(m.httpRetrieve / m.rawGet).toFixed(2)} |`);
+
+// ---- events: API write -> event stored -> message on the queue ---------------
+const SAMPLES = Math.min(N, 100);
+const toStored: number[] = [];
+const toQueue: number[] = [];
+const eventStore = new EventStore(raw, service.tableName);
+for (let i = 0; i < SAMPLES; i++) {
+  let queuedAt = 0;
+  let sessionId = '';
+  const unsubscribe = service.bus.subscribe((env) => {
+    const detail = env.detail as { data: { object: { id: string } } };
+    if (detail.data.object.id === sessionId && !queuedAt) queuedAt = performance.now();
+  });
+  const t0 = performance.now();
+  sessionId = (await call('POST', SESSIONS, createForm)).body.id;
+  // The created event's id follows from the session id (time) and version 1.
+  const eventId = derivedTimeOrderedId('evt', decodeTime(sessionId.slice(3, 11)), 0, `${sessionId}|1|identity.verification_session.created`);
+  while (!(await eventStore.get(scope, eventId))) await new Promise((r) => setTimeout(r, 1));
+  toStored.push(performance.now() - t0);
+  while (!queuedAt) await new Promise((r) => setTimeout(r, 1));
+  toQueue.push(queuedAt - t0);
+  unsubscribe();
+}
+console.log(`\nEvents under npm start, p50 over ${SAMPLES} creates (stream polled every 25 ms, as the local poller does)\n`);
+console.log('| from sending the API call... | p50 |');
+console.log('|---|---|');
+console.log(`| to its event stored (GET /v1/events/{id} finds it) | ${p50(toStored).toFixed(1)} ms |`);
+console.log(`| to its message on the queues (local bus sent it) | ${p50(toQueue).toFixed(1)} ms |`);
+
+// ---- the publisher alone: records per second in one batch ---------------------
+const batchSession = newSession({ type: 'document' }, { id: timeOrderedId('vs'), scope, nowMs: Date.now(), request: null });
+const records = Array.from({ length: 100 }, (_, i) => {
+  const s = { ...batchSession, id: timeOrderedId('vs', Date.now() + i), updated_ms: Date.now() + i };
+  return { eventName: 'INSERT' as const, dynamodb: { Keys: marshall({ pk: 'x', sk: `VS#${s.id}` }) as never, NewImage: marshall(s, { removeUndefinedValues: true }) as never, SequenceNumber: String(i) } };
+});
+const publisher = createStreamPublisher({ events: eventStore, bus: { put: async () => ({ failed: [] }) }, apiVersion: API_VERSION });
+const tp = performance.now();
+await publisher({ Records: records });
+const batchMs = performance.now() - tp;
+console.log(`\nPublisher, one batch of 100 INSERT records (store each event, then PutEvents in chunks of 10 to a no-op bus): ${batchMs.toFixed(0)} ms, ${(100 / (batchMs / 1000)).toFixed(0)} records/s`);
 
 raw.destroy();
 await service.stop();

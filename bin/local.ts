@@ -6,7 +6,9 @@
  */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { rmSync, writeFileSync } from 'node:fs';
 import { JavaMissingError } from '../local/dynamodb.js';
+import { LOCAL_STATE_FILE } from '../local/state-file.js';
 import { startLocalService } from '../local/service.js';
 
 async function main() {
@@ -35,7 +37,10 @@ With stripe-node (npm install stripe), in an .mjs file:
   const session = await stripe.identity.verificationSessions.create({ type: 'document' });
   console.log(session.id, session.status, session.url);
 
+Watch events as they happen: npm run events
+
 Ready. Ctrl-C stops the service.`);
+  writeFileSync(LOCAL_STATE_FILE, JSON.stringify({ baseUrl: service.baseUrl, secretKey: service.secretKey, pid: process.pid }), { mode: 0o600 });
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -45,6 +50,7 @@ Ready. Ctrl-C stops the service.`);
     process.stdout.on('error', () => {});
     process.stderr.on('error', () => {});
     console.log(`\n${signal}: stopping...`);
+    rmSync(LOCAL_STATE_FILE, { force: true });
     await service.stop();
     process.exit(0);
   };

@@ -16,6 +16,22 @@ export interface PublisherDeps {
   sleep?: (ms: number) => Promise<void>;
 }
 
+const STORE_CONCURRENCY = 16;
+
+async function mapConcurrently<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i], i);
+      }
+    }),
+  );
+  return out;
+}
+
 export const toBusEntry = (e: EventRecord): BusEntry => ({
   source: EVENT_SOURCE,
   detailType: e.type,
@@ -29,7 +45,7 @@ const session = (image: unknown) => (image ? (unmarshall(image as Image) as unkn
 
 /**
  * The table stream's consumer: each change of a session becomes its events,
- * stored once (conditional put) and published to the bus in chunks of 10,
+ * stored once (conditional puts, several at a time) and published to the bus in chunks of 10,
  * re-sending only what PutEvents refused. A record whose events could not be
  * stored or published is reported in `batchItemFailures` (with everything after
  * it, so order per session holds); its events keep their ids on the retry.
@@ -43,19 +59,23 @@ export function createStreamPublisher(deps: PublisherDeps) {
     let firstFailed = records.length;
     const pending: { record: number; entry: BusEntry }[] = [];
 
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i];
-      if (!isSessionStreamRecord(r.dynamodb?.Keys as { sk?: { S?: string } })) continue;
-      const events = eventsFromChange(session(r.dynamodb?.OldImage), session(r.dynamodb?.NewImage), deps.apiVersion);
+    // Events of every record, stored concurrently (ids order them, not write order).
+    const perRecord = records.map((r) =>
+      isSessionStreamRecord(r.dynamodb?.Keys as { sk?: { S?: string } })
+        ? eventsFromChange(session(r.dynamodb?.OldImage), session(r.dynamodb?.NewImage), deps.apiVersion)
+        : [],
+    );
+    const stored = await mapConcurrently(perRecord, STORE_CONCURRENCY, async (events, i) => {
       try {
         for (const e of events) await deps.events.putIfAbsent(e);
+        return true;
       } catch (err) {
-        console.error(JSON.stringify({ level: 'error', message: 'storing events failed', sequenceNumber: r.dynamodb?.SequenceNumber, error: String(err) }));
-        firstFailed = i;
-        break;
+        console.error(JSON.stringify({ level: 'error', message: 'storing events failed', sequenceNumber: records[i].dynamodb?.SequenceNumber, error: String(err) }));
+        return false;
       }
-      for (const e of events) pending.push({ record: i, entry: toBusEntry(e) });
-    }
+    });
+    firstFailed = stored.indexOf(false) === -1 ? records.length : stored.indexOf(false);
+    for (let i = 0; i < firstFailed; i++) for (const e of perRecord[i]) pending.push({ record: i, entry: toBusEntry(e) });
 
     for (let start = 0; start < pending.length; start += PUT_EVENTS_MAX_ENTRIES) {
       let chunk = pending.slice(start, start + PUT_EVENTS_MAX_ENTRIES);

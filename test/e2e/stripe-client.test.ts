@@ -149,6 +149,23 @@ describe('stripe-node against npm start', () => {
     expect(b.id).toBe(a.id);
   });
 
+  it('lists and retrieves the events of a session with stripe.events', async () => {
+    const s = await stripe.identity.verificationSessions.create({ type: 'document' });
+    await stripe.identity.verificationSessions.cancel(s.id);
+    let mine: Stripe.Event[] = [];
+    for (let i = 0; i < 100 && mine.length < 2; i++) {
+      const page = await stripe.events.list({ type: 'identity.verification_session.*', limit: 100 });
+      mine = page.data.filter((e) => (e.data.object as { id: string }).id === s.id);
+      if (mine.length < 2) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(mine.map((e) => e.type)).toEqual(['identity.verification_session.canceled', 'identity.verification_session.created']);
+    const one = await stripe.events.retrieve(mine[0].id);
+    expect(one.data.previous_attributes).toEqual({ status: 'requires_input' });
+    expect(one.request?.id).toMatch(/^req_/);
+    const none = await stripe.events.list({ types: ['identity.verification_session.verified'] });
+    expect(none.data.filter((e) => (e.data.object as { id: string }).id === s.id)).toEqual([]);
+  });
+
   it('SIGTERM stops the service and DynamoDB Local with it', async () => {
     const dynamoPort = Number(/DynamoDB Local: http:\/\/127\.0\.0\.1:(\d+)/.exec(output)![1]);
     expect(await portOpen(dynamoPort)).toBe(true);
