@@ -220,6 +220,23 @@ await publisher({ Records: records });
 const batchMs = performance.now() - tp;
 console.log(`\nPublisher, one batch of 100 INSERT records (store each event, then PutEvents in chunks of 10 to a no-op bus): ${batchMs.toFixed(0)} ms, ${(100 / (batchMs / 1000)).toFixed(0)} records/s`);
 
+// ---- checks: submit on the hosted page -> verified ---------------------------
+const submitToVerified: number[] = [];
+for (let i = 0; i < Math.min(N, 50); i++) {
+  const session = (await call('POST', SESSIONS, 'type=document')).body as { id: string; url: string };
+  const t0 = performance.now();
+  const res = await fetch(`${session.url}/submit`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body: 'test_outcome=verified',
+  });
+  if (res.status !== 200) throw new Error(`submit: ${res.status} ${await res.text()}`);
+  while ((await call('GET', `${SESSIONS}/${session.id}`)).body.status !== 'verified') await new Promise((r) => setTimeout(r, 2));
+  submitToVerified.push(performance.now() - t0);
+}
+console.log(`\nChecks under npm start (test mode, synchronous success), p50 over ${submitToVerified.length} sessions:`);
+console.log(`submit on the hosted page -> session verified: ${p50(submitToVerified).toFixed(1)} ms (stream poll 25 ms, queue poll 50 ms when idle)`);
+
 raw.destroy();
 await service.stop();
 await dynamo.stop();

@@ -37,6 +37,7 @@ With stripe-node (npm install stripe), in an .mjs file:
   const session = await stripe.identity.verificationSessions.create({ type: 'document' });
   console.log(session.id, session.status, session.url);
 
+Open a session's url in a browser to submit it (test mode: choose the outcome).
 Watch events as they happen: npm run events
 
 Ready. Ctrl-C stops the service.`);

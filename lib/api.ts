@@ -3,7 +3,9 @@ import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import { HttpApi, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { ServiceFunction } from './function.js';
 
@@ -21,9 +23,22 @@ export const API_TABLE_ACTIONS = [
   'dynamodb:ConditionCheckItem',
 ] as const;
 
+/**
+ * The S3 actions the API handler needs on the users' images, on object keys
+ * (`bucket/*`): PutObject to presign the page's uploads (a presigned URL
+ * carries the permissions of the function that signed it), DeleteObject for
+ * redaction (DeleteObjects authorizes each key as DeleteObject). It never
+ * reads an image.
+ */
+export const API_OBJECT_ACTIONS = ['s3:PutObject', 's3:DeleteObject'] as const;
+/** On the bucket itself: redaction lists a session's prefix to find its images. */
+export const API_BUCKET_ACTIONS = ['s3:ListBucket'] as const;
+
 export interface ApiProps {
   /** The service table the handler reads and writes. */
   readonly table: ITableV2;
+  /** The users' images (lib/files.ts): the page uploads to it, redaction deletes from it. */
+  readonly bucket: IBucket;
   /**
    * Steady-state request rate (per second) across all routes of the stage.
    * @default 100
@@ -57,10 +72,16 @@ export class Api extends Construct {
       description: 'Stripe-compatible HTTP API: every route of /v1',
       memorySize: 1024,
       timeout: Duration.seconds(10),
-      environment: { TABLE_NAME: props.table.tableName },
+      environment: { TABLE_NAME: props.table.tableName, FILES_BUCKET: props.bucket.bucketName },
     });
 
     props.table.grant(this.handler, ...API_TABLE_ACTIONS);
+    // Exact actions rather than bucket.grantPut/grantDelete, which add object
+    // tagging, retention, legal hold, Abort* and every DeleteObject* variant.
+    this.handler.addToRolePolicy(
+      new PolicyStatement({ actions: [...API_OBJECT_ACTIONS], resources: [props.bucket.arnForObjects('*')] }),
+    );
+    this.handler.addToRolePolicy(new PolicyStatement({ actions: [...API_BUCKET_ACTIONS], resources: [props.bucket.bucketArn] }));
 
     this.httpApi = new HttpApi(this, 'HttpApi', {
       description: 'Stripe-compatible Identity VerificationSession API',

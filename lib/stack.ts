@@ -1,8 +1,11 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { Api } from './api.js';
+import { Checks } from './checks.js';
 import { Events, pascalCase } from './events.js';
+import { FILE_RETENTION_DAYS, Files } from './files.js';
 import { Store } from './store.js';
+import { Webhooks } from './webhooks.js';
 
 export interface VerificationSessionsStackProps extends StackProps {
   /**
@@ -17,13 +20,19 @@ export class VerificationSessionsStack extends Stack {
   readonly store: Store;
   readonly api: Api;
   readonly events: Events;
+  readonly files: Files;
+  readonly checks: Checks;
+  readonly webhooks: Webhooks;
 
   constructor(scope: Construct, id: string, props: VerificationSessionsStackProps = {}) {
     super(scope, id, props);
 
     this.store = new Store(this, 'Store', { deletionProtection: props.deletionProtection });
-    this.api = new Api(this, 'Api', { table: this.store.table });
+    this.files = new Files(this, 'Files');
+    this.api = new Api(this, 'Api', { table: this.store.table, bucket: this.files.bucket });
     this.events = new Events(this, 'Events', { table: this.store.table });
+    this.checks = new Checks(this, 'Checks', { table: this.store.table, bucket: this.files.bucket, queue: this.events.queues.checks });
+    this.webhooks = new Webhooks(this, 'Webhooks', { table: this.store.table, eventsQueue: this.events.queues.webhooks, bus: this.events.bus, api: this.api.handler });
 
     new CfnOutput(this, 'ApiUrl', {
       description: 'Base URL of the API; its host name is the `host` option of the stripe client',
@@ -47,5 +56,9 @@ export class VerificationSessionsStack extends Stack {
         value: queue.queueUrl,
       });
     }
+    new CfnOutput(this, 'FilesBucketName', {
+      description: `S3 bucket holding the users' uploaded images (expired after ${FILE_RETENTION_DAYS} days, deleted on redaction)`,
+      value: this.files.bucket.bucketName,
+    });
   }
 }

@@ -3,7 +3,8 @@ import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { BusEntry, EventBus, PutResult } from '../lambdas/events/bus.js';
 import { type BusEnvelope, ROUTES, type Route, type RouteName, matchesPattern } from '../lambdas/events/routing.js';
 
-export type BusListener = (envelope: BusEnvelope) => void;
+/** Sees each envelope after it was sent, with the routes (queues) it went to. */
+export type BusListener = (envelope: BusEnvelope, routes: RouteName[]) => void;
 
 /**
  * EventBridge for npm start: each published entry is wrapped as EventBridge
@@ -40,11 +41,13 @@ export class LocalBus implements EventBus {
           detail: JSON.parse(entry.detail),
         };
         try {
+          const routed: RouteName[] = [];
           for (const [name, route] of Object.entries(ROUTES) as [RouteName, Route][]) {
             if (!matchesPattern(route.pattern, envelope)) continue;
             await this.sqs.send(new SendMessageCommand({ QueueUrl: this.queueUrls[name].queue, MessageBody: JSON.stringify(envelope) }));
+            routed.push(name);
           }
-          for (const l of this.listeners) l(envelope);
+          for (const l of this.listeners) l(envelope, routed);
         } catch (err) {
           failed.push({ index, code: 'InternalFailure', message: String(err) });
         }

@@ -10,6 +10,13 @@ import { createLocalHttpServer } from './http-adapter.js';
 import { LocalBus } from './bus.js';
 import { type LocalQueues, startLocalQueues } from './sqs.js';
 import { StreamPoller } from './stream-poller.js';
+import { type LocalWebhooks, type LocalWebhooksTuning, startLocalWebhooks } from './webhooks.js';
+import { startLocalChecks } from './checks.js';
+import type { QueuePoller } from './queue-poller.js';
+import { type LocalS3, startLocalS3 } from './s3.js';
+import { FileStore } from '../lambdas/store/file-store.js';
+import { ReportStore } from '../lambdas/store/report-store.js';
+import { join } from 'node:path';
 import { API_VERSION } from '../lambdas/domain/api-version.js';
 import { createStreamPublisher } from '../lambdas/events/publisher.js';
 import { EventStore } from '../lambdas/store/event-store.js';
@@ -29,6 +36,8 @@ export interface LocalServiceOptions {
   log?: (line: string) => void;
   /** Sees every DynamoDB operation the API makes (the benchmark counts them). */
   observeDynamo?: DynamoObserver;
+  /** Webhook delivery settings (tests compress the retry schedule). */
+  webhooks?: LocalWebhooksTuning;
 }
 
 export interface LocalService {
@@ -37,6 +46,8 @@ export interface LocalService {
   queues: LocalQueues;
   /** The local EventBridge stand-in. */
   bus: LocalBus;
+  /** The webhook delivery queue, its dead-letter queue, and the fan-out and delivery pollers. */
+  webhooks: LocalWebhooks;
   port: number;
   secretKey: string;
   account: string;
@@ -56,6 +67,9 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
   let dynamo: LocalDynamo | undefined;
   let queues: LocalQueues | undefined;
   let poller: StreamPoller | undefined;
+  let s3: LocalS3 | undefined;
+  let checks: QueuePoller | undefined;
+  let webhooks: LocalWebhooks | undefined;
   const endpoint = opts.dynamoEndpoint ?? (dynamo = await startDynamoDbLocal({ dataDir: opts.dataDir })).endpoint;
   try {
     await ensureTable(endpoint, tableName);
@@ -67,10 +81,13 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
     const scope = (await apiKeys.lookup(secretKey)) ?? (await apiKeys.register(secretKey, newAccountId()));
 
     const events = new EventStore(doc, tableName);
+    s3 = await startLocalS3({ dataDir: opts.dataDir && join(opts.dataDir, 'files') });
     const deps: ApiDeps = {
       sessions: new SessionStore(doc, tableName),
       idempotency: new IdempotencyStore(doc, tableName),
       events,
+      files: new FileStore(s3.client, s3.bucket),
+      reports: new ReportStore(doc, tableName),
       apiKeys,
     };
 
@@ -85,6 +102,9 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
       log: opts.log,
     });
     await poller.start();
+    checks = await startLocalChecks({ doc, tableName, sqs: queues.client, queueUrl: queues.urls.checks.queue, s3, log: opts.log });
+    webhooks = await startLocalWebhooks({ doc, tableName, sqs: queues.client, webhooksQueueUrl: queues.urls.webhooks.queue, bus, log: opts.log, ...opts.webhooks });
+    deps.webhooks = webhooks.apiDeps;
     const server = createLocalHttpServer(createApiHandler(deps), opts.log);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -98,6 +118,7 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
       baseUrl,
       queues,
       bus,
+      webhooks,
       port,
       secretKey,
       account: scope.account,
@@ -106,15 +127,21 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
       stop: async () => {
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
+        await checks?.stop();
+        await webhooks?.stop();
         await poller?.stop();
         await queues?.stop();
+        await s3?.stop();
         doc.destroy();
         await dynamo?.stop();
       },
     };
   } catch (err) {
+    await checks?.stop();
+    await webhooks?.stop();
     await poller?.stop();
     await queues?.stop();
+    await s3?.stop();
     await dynamo?.stop();
     throw err;
   }

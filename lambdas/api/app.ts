@@ -6,6 +6,9 @@ import type { Scope } from '../domain/session.js';
 import type { ApiKeyStore } from '../store/api-keys.js';
 import { MAX_IDEMPOTENCY_KEY_LENGTH, requestFingerprint } from '../store/idempotency.js';
 import { type EventDeps, listEvents, retrieveEvent } from './events.js';
+import { WEBHOOK_ROUTES, type WebhookRouteDeps } from './webhooks.js';
+import { type ReportDeps, listReports, retrieveReport } from './reports.js';
+import { type VerifyDeps, createUploads, showPage, submitWithClientSecret, submitWithUrlToken } from './verify.js';
 import { type HttpRequest, type HttpResponse, bodyParams, errorResponse, queryParams, requestFromEvent, toResult } from './http.js';
 import {
   type CallContext,
@@ -18,7 +21,7 @@ import {
   updateSession,
 } from './sessions.js';
 
-export interface ApiDeps extends SessionDeps, EventDeps {
+export interface ApiDeps extends SessionDeps, EventDeps, VerifyDeps, ReportDeps, WebhookRouteDeps {
   apiKeys: ApiKeyStore;
   /** Base URL of the hosted page; default: https:// + the request's domain. */
   pageBaseUrl?: string;
@@ -27,7 +30,7 @@ export interface ApiDeps extends SessionDeps, EventDeps {
 
 type RouteHandler = (deps: ApiDeps, ctx: CallContext, params: unknown, id: string) => Promise<HttpResponse>;
 interface Route {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   pattern: RegExp;
   handler: RouteHandler;
 }
@@ -41,8 +44,11 @@ const ROUTES: Route[] = [
   { method: 'POST', pattern: new RegExp(`^${SESSIONS}/${ID}$`), handler: (d, c, p, id) => updateSession(d, c, id, p) },
   { method: 'POST', pattern: new RegExp(`^${SESSIONS}/${ID}/cancel$`), handler: (d, c, p, id) => cancelSession(d, c, id, p) },
   { method: 'POST', pattern: new RegExp(`^${SESSIONS}/${ID}/redact$`), handler: (d, c, p, id) => redactSession(d, c, id, p) },
+  { method: 'GET', pattern: /^\/v1\/identity\/verification_reports$/, handler: (d, c, p) => listReports(d, c, p) },
+  { method: 'GET', pattern: new RegExp(`^/v1/identity/verification_reports/${ID}$`), handler: (d, c, p, id) => retrieveReport(d, c, id, p) },
   { method: 'GET', pattern: /^\/v1\/events$/, handler: (d, c, p) => listEvents(d, c, p) },
   { method: 'GET', pattern: new RegExp(`^/v1/events/${ID}$`), handler: (d, c, p, id) => retrieveEvent(d, c, id, p) },
+  ...WEBHOOK_ROUTES,
 ];
 
 /** The secret key from `Authorization: Bearer sk_...` or Basic auth with the key as user name. */
@@ -65,8 +71,41 @@ async function authenticate(deps: ApiDeps, req: HttpRequest, nowMs: number): Pro
   return scope;
 }
 
+/**
+ * Routes for the user, not the merchant: the hosted page and the submission,
+ * authenticated by the session's url token or client secret.
+ */
+type PublicHandler = (deps: ApiDeps, req: HttpRequest, m: RegExpExecArray, nowMs: number) => Promise<HttpResponse>;
+const TOKEN = '([0-9A-Za-z]+)';
+const PUBLIC_ROUTES: { method: string; pattern: RegExp; handler: PublicHandler }[] = [
+  {
+    method: 'GET',
+    pattern: new RegExp(`^/verify/${ID}/${TOKEN}$`),
+    handler: async (d, _req, m, now) => showPage(d, m[1], m[2], now, await d.files.uploadOrigin()),
+  },
+  {
+    method: 'POST',
+    pattern: new RegExp(`^/verify/${ID}/${TOKEN}/uploads$`),
+    handler: (d, req, m, now) => createUploads(d, m[1], m[2], bodyParams(req), now),
+  },
+  {
+    method: 'POST',
+    pattern: new RegExp(`^/verify/${ID}/${TOKEN}/submit$`),
+    handler: (d, req, m, now) => submitWithUrlToken(d, m[1], m[2], bodyParams(req), now, req.headers.accept),
+  },
+  {
+    method: 'POST',
+    pattern: new RegExp(`^${SESSIONS}/${ID}/submit$`),
+    handler: (d, req, m, now) => submitWithClientSecret(d, m[1], bodyParams(req), now),
+  },
+];
+
 async function route(deps: ApiDeps, req: HttpRequest): Promise<HttpResponse> {
   const nowMs = (deps.now ?? Date.now)();
+  for (const r of PUBLIC_ROUTES) {
+    const m = r.method === req.method ? r.pattern.exec(req.path) : null;
+    if (m) return r.handler(deps, req, m, nowMs);
+  }
   let match: { route: Route; id: string } | undefined;
   let pathKnown = false;
   for (const r of ROUTES) {
@@ -86,8 +125,9 @@ async function route(deps: ApiDeps, req: HttpRequest): Promise<HttpResponse> {
       { shouldRetry: false },
     );
   const scope = await authenticate(deps, req, nowMs);
-  const params = req.method === 'GET' ? queryParams(req) : bodyParams(req);
-  const key = req.method === 'POST' ? req.headers['idempotency-key'] : undefined;
+  // Stripe's clients send DELETE parameters in the query string; curl users may send a body.
+  const params = req.method === 'GET' ? queryParams(req) : req.method === 'DELETE' ? { ...queryParams(req), ...bodyParams(req) } : bodyParams(req);
+  const key = req.method === 'POST' || req.method === 'DELETE' ? req.headers['idempotency-key'] : undefined;
   const ctx: CallContext = {
     scope,
     nowMs,

@@ -1,7 +1,7 @@
 import { invalidRequest, resourceMissing } from '../domain/errors.js';
 import { SESSION_EVENT_TYPES, renderEvent } from '../domain/event.js';
 import { isTimeOrderedId } from '../domain/ids.js';
-import { arrayOf, int, obj, parseParams, range, str } from '../domain/params.js';
+import { arrayOf, bool, int, obj, parseParams, range, str } from '../domain/params.js';
 import type { EventListQuery, EventStore } from '../store/event-store.js';
 import type { HttpResponse } from './http.js';
 import type { CallContext } from './sessions.js';
@@ -19,6 +19,7 @@ const LIST_PARAMS = obj({
   created: range(),
   type: str(5000, false),
   types: arrayOf(str(5000, false), 20),
+  delivery_success: bool(),
   expand: arrayOf(str(5000, false), 20),
 });
 
@@ -57,6 +58,7 @@ export async function listEvents(deps: EventDeps, ctx: CallContext, raw: unknown
     created: p.created,
     type: p.type === '*' ? undefined : p.type,
     types: p.types,
+    delivery_success: p.delivery_success,
   });
   return { status: 200, body: { object: 'list', data: page.data.map(renderEvent), has_more: page.has_more, url: EVENTS_URL } };
 }

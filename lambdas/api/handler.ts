@@ -1,13 +1,20 @@
+import { S3Client } from '@aws-sdk/client-s3';
 import { ApiKeyStore } from '../store/api-keys.js';
+import { FileStore } from '../store/file-store.js';
+import { ReportStore } from '../store/report-store.js';
 import { documentClient } from '../store/dynamo.js';
 import { EventStore } from '../store/event-store.js';
 import { IdempotencyStore } from '../store/idempotency.js';
 import { SessionStore } from '../store/session-store.js';
 import { createApiHandler } from './app.js';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { SqsDeliveryQueue } from '../webhooks/queue.js';
+import { webhookApiDeps } from './webhooks.js';
 
 // Clients are built once per Lambda container, outside the handler.
 const table = process.env.TABLE_NAME;
-if (!table) throw new Error('TABLE_NAME is not set');
+const bucket = process.env.FILES_BUCKET;
+if (!table || !bucket) throw new Error('TABLE_NAME and FILES_BUCKET must be set');
 const doc = documentClient();
 
 export const handler = createApiHandler({
@@ -15,5 +22,9 @@ export const handler = createApiHandler({
   idempotency: new IdempotencyStore(doc, table),
   events: new EventStore(doc, table),
   apiKeys: new ApiKeyStore(doc, table),
+  files: new FileStore(new S3Client({}), bucket),
+  reports: new ReportStore(doc, table),
   pageBaseUrl: process.env.PAGE_BASE_URL || undefined,
+  // Resends go on the delivery queue. In Lambda, loopback is the function's own runtime API: never an endpoint.
+  webhooks: webhookApiDeps(doc, table, new SqsDeliveryQueue(new SQSClient({}), process.env.WEBHOOK_DELIVERY_QUEUE_URL), { allowLoopback: false }),
 });

@@ -24,6 +24,8 @@ export interface HttpResponse {
   status: number;
   body: unknown;
   headers?: Record<string, string>;
+  /** An HTML page instead of a JSON body (the hosted verification page). */
+  html?: string;
 }
 
 export function requestFromEvent(event: APIGatewayProxyEventV2, requestId: string, baseUrl?: string): HttpRequest {
@@ -74,6 +76,10 @@ export function toResult(res: HttpResponse, req: Pick<HttpRequest, 'requestId' |
     'stripe-version': req.headers['stripe-version'] ?? API_VERSION,
     ...res.headers,
   };
+  if (res.html !== undefined) {
+    delete headers['stripe-version'];
+    return { statusCode: res.status, headers: { ...headers, 'content-type': 'text/html; charset=utf-8' }, body: res.html };
+  }
   return { statusCode: res.status, headers, body: JSON.stringify(res.body, null, 2) };
 }
 

@@ -20,9 +20,13 @@ import {
   renderSession,
 } from '../domain/session.js';
 import { type Action, STATUSES, isAllowed } from '../domain/state-machine.js';
-import { type IdempotentRequest, type IdempotencyStore, IdempotencyKeyTaken, resolve, type SavedResult } from '../store/idempotency.js';
+import { type IdempotentRequest, type IdempotencyStore, IdempotencyKeyTaken } from '../store/idempotency.js';
 import { type ListQuery, type SessionStore, StaleSession } from '../store/session-store.js';
+import { type FileStore, sessionPrefix } from '../store/file-store.js';
+import type { ReportStore } from '../store/report-store.js';
+import { redactReport, renderReport } from '../domain/report.js';
 import type { HttpResponse } from './http.js';
+import { answerFromSaved, saveRefusal } from './idempotent.js';
 
 /** Everything a use case needs about the caller and the request. */
 export interface CallContext {
@@ -38,6 +42,8 @@ export interface CallContext {
 export interface SessionDeps {
   sessions: SessionStore;
   idempotency: IdempotencyStore;
+  reports: ReportStore;
+  files: FileStore;
 }
 
 const SESSIONS_URL = '/v1/identity/verification_sessions';
@@ -47,42 +53,14 @@ const sessionMissing = (id: string) => resourceMissing('verification session', i
 
 const stampOf = (ctx: CallContext): ChangeStamp => ({ updated_ms: ctx.nowMs, last_request: ctx.request });
 
-function render(s: SessionRecord, ctx: CallContext, expand: Set<string>) {
-  return renderSession(s, { nowSeconds: Math.floor(ctx.nowMs / 1000), pageBaseUrl: ctx.pageBaseUrl, expand });
-}
-
-/** Turns a saved result into the response for a repeated key, or its refusal. */
-function answerFromSaved(saved: SavedResult, req: IdempotentRequest): HttpResponse {
-  const r = resolve(saved, req);
-  if (r.kind === 'mismatch')
-    throw new ApiError(
-      400,
-      'idempotency_error',
-      `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${req.key}' if you meant to execute a different request.`,
-      { shouldRetry: false },
-    );
-  if (r.kind === 'in_flight')
-    throw new ApiError(
-      409,
-      'idempotency_error',
-      `There is currently another in-progress request using the idempotency key '${req.key}'. Retry this request in a moment to get its result.`,
-      { code: 'idempotency_key_in_use', shouldRetry: true },
-    );
-  return { status: r.status, body: r.body, headers: { 'idempotent-replayed': 'true' } };
-}
-
-/** Saves a refusal (4xx that the endpoint decided) under the key, then raises it. */
-async function saveRefusal(deps: SessionDeps, ctx: CallContext, err: unknown): Promise<HttpResponse> {
-  if (err instanceof ApiError && ctx.idempotency) {
-    try {
-      await deps.idempotency.save(ctx.idempotency, err.status, err.toBody(), ctx.nowMs);
-    } catch (saveErr) {
-      // A concurrent request with the same key saved its result first.
-      if (saveErr instanceof IdempotencyKeyTaken) return answerFromSaved(saveErr.saved, ctx.idempotency);
-      throw saveErr;
-    }
+/** The session as the API returns it; `expand[]=last_verification_report` reads the report. */
+async function render(deps: SessionDeps, s: SessionRecord, ctx: CallContext, expand: Set<string>) {
+  const body = renderSession(s, { nowSeconds: Math.floor(ctx.nowMs / 1000), pageBaseUrl: ctx.pageBaseUrl, expand });
+  if (expand.has('last_verification_report') && s.last_verification_report) {
+    const report = await deps.reports.get(ctx.scope, s.last_verification_report);
+    body.last_verification_report = report ? renderReport(report) : null;
   }
-  throw err;
+  return body;
 }
 
 export async function createSession(deps: SessionDeps, ctx: CallContext, raw: unknown): Promise<HttpResponse> {
@@ -94,7 +72,7 @@ export async function createSession(deps: SessionDeps, ctx: CallContext, raw: un
     nowMs: ctx.nowMs,
     request: ctx.request,
   });
-  const body = render(session, ctx, expand);
+  const body = await render(deps, session, ctx, expand);
   try {
     await deps.sessions.commit(
       session,
@@ -113,7 +91,7 @@ export async function retrieveSession(deps: SessionDeps, ctx: CallContext, id: s
   const expandSet = parseExpand(expand);
   const session = isTimeOrderedId(id, 'vs') ? await deps.sessions.get(ctx.scope, id) : undefined;
   if (!session) throw sessionMissing(id);
-  return { status: 200, body: render(session, ctx, expandSet) };
+  return { status: 200, body: await render(deps, session, ctx, expandSet) };
 }
 
 /**
@@ -135,7 +113,7 @@ async function changeSession(
   if (!isTimeOrderedId(id, 'vs')) return saveRefusal(deps, ctx, sessionMissing(id));
   if (!key && fastPath) {
     try {
-      return { status: 200, body: render(await fastPath(), ctx, expand) };
+      return { status: 200, body: await render(deps, await fastPath(), ctx, expand) };
     } catch (err) {
       if (!(err instanceof StaleSession)) throw err;
       if (!err.current) throw sessionMissing(id);
@@ -159,7 +137,7 @@ async function changeSession(
     } catch (err) {
       return saveRefusal(deps, ctx, err);
     }
-    const body = render(next, ctx, expand);
+    const body = await render(deps, next, ctx, expand);
     try {
       await deps.sessions.commit(next, { action, version: session.version }, key && { req: key, status: 200, body, nowMs: ctx.nowMs });
       return { status: 200, body };
@@ -193,14 +171,25 @@ export async function cancelSession(deps: SessionDeps, ctx: CallContext, id: str
 export async function redactSession(deps: SessionDeps, ctx: CallContext, id: string, raw: unknown): Promise<HttpResponse> {
   const { expand } = parseParams<{ expand?: string[] }>(EXPAND_ONLY_PARAMS, raw);
   const expandSet = parseExpand(expand);
-  return changeSession(deps, ctx, id, 'redact', expandSet, (s, stamp) => {
+  const response = await changeSession(deps, ctx, id, 'redact', expandSet, (s, stamp) => {
     // Redacting twice changes nothing: answer with the session as it is.
     if (s.redaction) throw new AlreadyRedacted(s);
     return applyRedact(s, stamp);
-  }).catch((err) => {
-    if (err instanceof AlreadyRedacted) return { status: 200, body: render(err.session, ctx, expandSet) };
+  }).catch(async (err) => {
+    if (err instanceof AlreadyRedacted) return { status: 200, body: await render(deps, err.session, ctx, expandSet) };
     throw err;
   });
+  // The session is redacted first (refused while processing); then its reports
+  // and files. A redact that failed half-way is finished by the next one.
+  if (response.status === 200) await redactReportsAndFiles(deps, ctx.scope, id);
+  return response;
+}
+
+async function redactReportsAndFiles(deps: SessionDeps, scope: Scope, sessionId: string) {
+  for (const report of await deps.reports.allOfSession(scope, sessionId)) {
+    if (!report.redacted) await deps.reports.replace(redactReport(report));
+  }
+  await deps.files.deletePrefix(sessionPrefix(scope, sessionId));
 }
 
 class AlreadyRedacted extends Error {
@@ -244,6 +233,6 @@ export async function listSessions(deps: SessionDeps, ctx: CallContext, raw: unk
   const page = await deps.sessions.list(ctx.scope, { ...query, limit: p.limit ?? 10 });
   return {
     status: 200,
-    body: { object: 'list', data: page.data.map((s) => render(s, ctx, expand)), has_more: page.has_more, url: SESSIONS_URL },
+    body: { object: 'list', data: await Promise.all(page.data.map((s) => render(deps, s, ctx, expand))), has_more: page.has_more, url: SESSIONS_URL },
   };
 }

@@ -88,6 +88,8 @@ export function renderEvent(e: EventRecord) {
   return {
     id: e.id,
     object: 'event',
+    // The account the event belongs to (as Stripe names the connected account on Connect events).
+    account: e.account,
     api_version: e.api_version,
     created: e.created,
     data: e.data,

@@ -18,36 +18,52 @@ export type SecretKind = 'url' | 'client_secret';
 
 export interface SecretHolder {
   id: string;
+  account: string;
+  livemode: boolean;
   attempt: number;
   secret_seed: string | null;
 }
 
 export const newSecretSeed = () => randomBytes(32).toString('base64url');
 
+// token = expiry (8) + mode (1: t or l) + account id without `acct_` (16) + MAC (32 hex)
 const EXPIRY_CHARS = 8;
+const ACCOUNT_CHARS = 16;
 const MAC_HEX_CHARS = 32;
+const TOKEN = new RegExp(`^([0-9A-Za-z]{${EXPIRY_CHARS}})([tl])([0-9A-Za-z]{${ACCOUNT_CHARS}})([0-9a-f]{${MAC_HEX_CHARS}})$`);
 
 function mac(kind: SecretKind, holder: SecretHolder, expiresAt: number): string {
   return createHmac('sha256', Buffer.from(holder.secret_seed ?? '', 'base64url'))
-    .update(`${kind}|${holder.id}|${holder.attempt}|${expiresAt}`)
+    .update(`${kind}|${holder.account}|${holder.livemode}|${holder.id}|${holder.attempt}|${expiresAt}`)
     .digest('hex')
     .slice(0, MAC_HEX_CHARS);
 }
 
-/** A token valid until now + the kind's lifetime (in seconds since the epoch). */
+/**
+ * A token valid until now + the kind's lifetime (in seconds since the epoch).
+ * It names the session's account and mode, so the page and the submission can
+ * find the session (its key includes them) from the token alone.
+ */
 export function issueToken(kind: SecretKind, holder: SecretHolder, nowSeconds: number): string {
   const expiresAt = nowSeconds + (kind === 'url' ? URL_TTL_SECONDS : CLIENT_SECRET_TTL_SECONDS);
-  return encodeTime(expiresAt) + mac(kind, holder, expiresAt);
+  return encodeTime(expiresAt) + (holder.livemode ? 'l' : 't') + holder.account.replace(/^acct_/, '') + mac(kind, holder, expiresAt);
+}
+
+/** The account and mode a token names (not yet checked: see checkToken). */
+export function tokenScope(token: string): { account: string; livemode: boolean } | undefined {
+  const m = TOKEN.exec(token);
+  return m ? { account: `acct_${m[3]}`, livemode: m[2] === 'l' } : undefined;
 }
 
 export type TokenCheck = 'valid' | 'expired' | 'invalid';
 
 /** Checks a token against the session's current attempt and seed. */
 export function checkToken(kind: SecretKind, holder: SecretHolder, token: string, nowSeconds: number): TokenCheck {
-  if (!holder.secret_seed || token.length !== EXPIRY_CHARS + MAC_HEX_CHARS) return 'invalid';
-  const expiresAt = decodeTime(token.slice(0, EXPIRY_CHARS));
+  const m = TOKEN.exec(token);
+  if (!holder.secret_seed || !m) return 'invalid';
+  const expiresAt = decodeTime(m[1]);
   const expected = Buffer.from(mac(kind, holder, expiresAt));
-  const given = Buffer.from(token.slice(EXPIRY_CHARS));
+  const given = Buffer.from(m[4]);
   if (expected.length !== given.length || !timingSafeEqual(expected, given)) return 'invalid';
   return expiresAt > nowSeconds ? 'valid' : 'expired';
 }

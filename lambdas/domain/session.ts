@@ -1,4 +1,5 @@
 import { ApiError, invalidRequest } from './errors.js';
+import { type VerifiedOutputs, redactVerifiedOutputs } from './report.js';
 import { METADATA_LIMITS, arrayOf, bool, metadata, obj, oneOf, str } from './params.js';
 import { clientSecretFor, newSecretSeed, pageUrlFor } from './secrets.js';
 import { INITIAL_STATUS, type Action, type Status, nextStatus, refusalMessage } from './state-machine.js';
@@ -66,6 +67,21 @@ export interface SessionRecord {
   updated_ms: number;
   /** The API request that made the last write; null for changes the system made (checks). */
   last_request: RequestRef | null;
+  /** What the user submitted for the current attempt; null before and after redaction. */
+  submission: Submission | null;
+}
+
+/** Files are stored under keys of the session's own prefix (see lambdas/store/file-store.ts). */
+export type FileSlot = 'document_front' | 'document_back' | 'selfie';
+export const FILE_SLOTS: readonly FileSlot[] = ['document_front', 'document_back', 'selfie'];
+
+export interface Submission {
+  submitted_ms: number;
+  document_type: string | null;
+  files: Partial<Record<FileSlot, string>>;
+  id_number: { number: string; type?: string; first_name?: string; last_name?: string; dob?: { day: number; month: number; year: number } } | null;
+  /** Test mode only: the outcome the tester chose, and how long the session stays processing first. */
+  test: { outcome: 'verified' | 'unverified'; code?: string; delay_seconds: number } | null;
 }
 
 /** An API request as events name it. */
@@ -227,6 +243,7 @@ export function newSession(
     secret_seed: newSecretSeed(),
     updated_ms: ctx.nowMs,
     last_request: ctx.request,
+    submission: null,
   };
 }
 
@@ -272,8 +289,10 @@ export function applyRedact(session: SessionRecord, stamp: ChangeStamp): Session
   return transition(session, 'redact', stamp, (s) => {
     s.metadata = {};
     s.secret_seed = null;
+    s.submission = null;
     if (s.provided_details) s.provided_details = redactValues(s.provided_details) as ProvidedDetails;
-    if (s.verified_outputs) s.verified_outputs = redactValues(s.verified_outputs) as Record<string, unknown>;
+    // Dates stay integers-or-null and enums stay valid, as Stripe's schema requires.
+    if (s.verified_outputs) s.verified_outputs = redactVerifiedOutputs(s.verified_outputs as VerifiedOutputs) as Record<string, unknown>;
     s.redaction = { status: 'redacted' };
   });
 }
@@ -320,6 +339,16 @@ export function renderSession(s: SessionRecord, ctx: RenderContext) {
     type: s.type,
     url: live ? pageUrlFor(ctx.pageBaseUrl, s, ctx.nowSeconds) : null,
   };
-  if (ctx.expand?.has('verified_outputs')) out.verified_outputs = s.verified_outputs;
+  if (ctx.expand?.has('verified_outputs')) out.verified_outputs = sortKeysDeep(s.verified_outputs);
   return out;
+}
+
+/** Stripe's objects list their fields alphabetically; stored maps come back in any order. */
+function sortKeysDeep(value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  return Object.fromEntries(
+    Object.keys(value as object)
+      .sort()
+      .map((k) => [k, sortKeysDeep((value as Record<string, unknown>)[k])]),
+  );
 }

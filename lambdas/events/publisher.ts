@@ -5,7 +5,7 @@ import type { SessionRecord } from '../domain/session.js';
 import type { EventStore } from '../store/event-store.js';
 import { isSessionStreamRecord } from '../store/table.js';
 import { type BusEntry, type EventBus, PUT_EVENTS_MAX_ENTRIES } from './bus.js';
-import { EVENT_SOURCE } from './routing.js';
+import { EVENT_SOURCE, accountResource } from './routing.js';
 
 export interface PublisherDeps {
   events: EventStore;
@@ -37,7 +37,7 @@ export const toBusEntry = (e: EventRecord): BusEntry => ({
   detailType: e.type,
   detail: JSON.stringify(renderEvent(e)),
   time: new Date(e.created * 1000),
-  resources: [],
+  resources: [accountResource(e.account)],
 });
 
 type Image = Parameters<typeof unmarshall>[0];

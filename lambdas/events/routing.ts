@@ -52,6 +52,38 @@ export const ROUTES = {
 
 export type RouteName = keyof typeof ROUTES;
 
+/**
+ * The webhook delivery queue: not a rule of the bus but the queue the fan-out
+ * fills, one message per (event, webhook endpoint). A message waits between
+ * attempts by visibility changes (at most 12 h a step), so it lives as long as
+ * the live retry schedule (about 3 days) plus margin: 14 days, SQS's maximum.
+ * Every receive counts towards maxReceiveCount, including those that only find
+ * the job not yet due (and, on the local emulator, every visibility change), so
+ * the count is high: the redrive only catches messages the worker keeps
+ * crashing on. The worker itself moves a job whose schedule is spent to the
+ * dead-letter queue, with its attempt history. The visibility timeout is six
+ * times the delivery function's timeout, as AWS advises for SQS event sources.
+ */
+export const WEBHOOK_DELIVERY_QUEUE = {
+  name: 'webhook-delivery',
+  description: 'One message per (event, webhook endpoint): signed POST, retried by visibility changes',
+  /** The delivery function's timeout: a batch's attempts run in parallel, each at most DELIVERY_TIMEOUT_MS. */
+  functionTimeoutSeconds: 60,
+  queue: { visibilityTimeoutSeconds: 6 * 60, retentionSeconds: 14 * DAY, maxReceiveCount: 100, dlqRetentionSeconds: 14 * DAY, batchSize: 10 },
+} as const satisfies { name: string; description: string; functionTimeoutSeconds: number; queue: QueueSettings };
+
+/**
+ * Each event on the bus names the account it belongs to in `resources`, so
+ * consumers (the webhook fan-out, and any rule a customer adds, e.g.
+ * `"resources": ["acct_..."]`) can tell the accounts of one deployment apart.
+ */
+export const accountResource = (account: string) => account;
+
+/** The account an envelope belongs to, from its `resources`. */
+export function accountFromResources(resources: readonly string[] | undefined): string | undefined {
+  return resources?.find((r) => /^acct_[0-9A-Za-z]+$/.test(r));
+}
+
 /** What EventBridge delivers to a target (an SQS message body is this JSON). */
 export interface BusEnvelope {
   version: '0';

@@ -9,7 +9,7 @@ import { type CreatedFilter, queryTimeOrderedPage } from './time-ordered-list.js
 export const eventKey = (scope: Scope, id: string) => ({ pk: scopeKey(scope), sk: `${EVENT_SK_PREFIX}${id}` });
 
 /** `data` is kept as JSON text: a DynamoDB map would not keep the object's key order. */
-function fromItem(item: Record<string, unknown>): EventRecord {
+export function eventFromItem(item: Record<string, unknown>): EventRecord {
   const { pk: _pk, sk: _sk, [TTL_ATTRIBUTE]: _ttl, data, ...rest } = item;
   return { ...rest, data: JSON.parse(String(data)) } as unknown as EventRecord;
 }
@@ -29,6 +29,8 @@ export interface EventListQuery {
   /** An exact type or a prefix ending in `*`. */
   type?: string;
   types?: string[];
+  /** false: events with a webhook delivery not (yet) successful; true: events without one. */
+  delivery_success?: boolean;
 }
 
 /** Stored events: kept 30 days (TTL), listed newest first per account and mode. */
@@ -57,7 +59,7 @@ export class EventStore {
 
   async get(scope: Scope, id: string): Promise<EventRecord | undefined> {
     const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: eventKey(scope, id), ConsistentRead: true }));
-    return r.Item ? fromItem(r.Item) : undefined;
+    return r.Item ? eventFromItem(r.Item) : undefined;
   }
 
   list(scope: Scope, q: EventListQuery): Promise<{ data: EventRecord[]; has_more: boolean }> {
@@ -69,6 +71,13 @@ export class EventStore {
       filter = { expression: 'begins_with(#type, :typePrefix)', names: { '#type': 'type' }, values: { ':typePrefix': q.type.slice(0, -1) } };
     } else if (q.type) {
       filter = { expression: '#type = :type', names: { '#type': 'type' }, values: { ':type': q.type } };
+    }
+    if (q.delivery_success !== undefined) {
+      // pending_webhooks counts the deliveries not yet successful (see DeliveryStore).
+      const pending = { expression: `#pending ${q.delivery_success ? '=' : '>'} :zero`, names: { '#pending': 'pending_webhooks' }, values: { ':zero': 0 } };
+      filter = filter
+        ? { expression: `(${filter.expression}) AND ${pending.expression}`, names: { ...filter.names, ...pending.names }, values: { ...filter.values, ...pending.values } }
+        : pending;
     }
     return queryTimeOrderedPage(
       this.doc,
@@ -83,7 +92,7 @@ export class EventStore {
         created: q.created,
         filter,
       },
-      fromItem,
+      eventFromItem,
     );
   }
 }

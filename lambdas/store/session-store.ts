@@ -163,6 +163,38 @@ export class SessionStore {
   }
 
   /**
+   * The checks' result: the session's transition and its new report, in one
+   * transaction. A redelivered message (same version, same report id) or a
+   * racing worker finds the condition failed: StaleSession, nothing written.
+   */
+  async commitWithReport(next: SessionRecord, previous: { action: Action; version: number }, report: { pk: string; sk: string } & Record<string, unknown>): Promise<void> {
+    const cond = transitionCondition(previous.action, previous.version);
+    try {
+      await this.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.table,
+                Item: toItem(next),
+                ConditionExpression: cond.expression,
+                ExpressionAttributeNames: cond.names,
+                ExpressionAttributeValues: cond.values,
+                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+              },
+            },
+            { Put: { TableName: this.table, Item: report, ConditionExpression: 'attribute_not_exists(pk)' } },
+          ],
+        }),
+      );
+    } catch (err) {
+      const reasons = cancellationReasons(err);
+      if (reasons?.some((r) => r.code === 'ConditionalCheckFailed')) throw new StaleSession(fromItem_(reasons[0]?.item));
+      throw err;
+    }
+  }
+
+  /**
    * Cancels with one UpdateItem; the condition comes from the state machine.
    * Returns the new session, or throws StaleSession with the current one.
    */

@@ -6,6 +6,11 @@
  * Item layout (single table):
  *   session         pk = "A#<account>#<test|live>"  sk = "VS#<vs_id>"
  *   event           pk = "A#<account>#<test|live>"  sk = "EV#<evt_id>"   (TTL 30 days)
+ *   webhook endpoint pk = "A#<account>#<test|live>"  sk = "WE#<we_id>"   (a deleted one: TTL 30 days)
+ *   endpoint count  pk = "A#<account>#<test|live>"  sk = "WECOUNT"       (endpoints not deleted, for the limit of 16)
+ *   webhook delivery pk = "A#<account>#<test|live>"  sk = "WD#<evt_id>#<we_id>"  (one per event and endpoint,
+ *                   with its attempt history; TTL 30 days after its last change)
+ *   report          pk = "A#<account>#<test|live>"  sk = "VR#<vr_id>"
  *   idempotency     pk = "IK#<account>#<test|live>#<key>"  sk = "IK"
  *   api key         pk = "KEY#<sha256 of the key>"  sk = "KEY"
  * Sessions of one account and mode share a partition: a retrieve is one GetItem,
@@ -24,8 +29,16 @@ export const STREAM_VIEW = 'NEW_AND_OLD_IMAGES' as const;
 
 /** Sort-key prefix of session items (the stream filter uses it too). */
 export const SESSION_SK_PREFIX = 'VS#';
+/** Sort-key prefix of VerificationReports. */
+export const REPORT_SK_PREFIX = 'VR#';
 /** Sort-key prefix of stored events. */
 export const EVENT_SK_PREFIX = 'EV#';
+/** Sort-key prefix of webhook endpoints: an account's endpoints are one Query. */
+export const WEBHOOK_ENDPOINT_SK_PREFIX = 'WE#';
+/** Sort key of the per-account count of endpoints (outside the WE# range). */
+export const WEBHOOK_ENDPOINT_COUNT_SK = 'WECOUNT';
+/** Sort-key prefix of webhook deliveries: `WD#<evt_id>#` lists one event's deliveries. */
+export const WEBHOOK_DELIVERY_SK_PREFIX = 'WD#';
 
 /**
  * Which stream records the events publisher receives: changes of session items

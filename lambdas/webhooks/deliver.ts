@@ -27,6 +27,8 @@ export interface DeliveryRequest {
   livemode: boolean;
   /** Host resolution for the address check; node:dns by default. */
   lookup?: HostLookup;
+  /** Whether test-mode deliveries may go to loopback (see UrlPolicyOptions); default true. */
+  allowLoopback?: boolean;
 }
 
 export interface DeliveryOutcome {
@@ -58,7 +60,7 @@ export async function deliverOnce(req: DeliveryRequest): Promise<DeliveryOutcome
   });
 
   // Resolve and check now, not only when the endpoint was saved: the name may point elsewhere today.
-  const check = await withinTime(checkEndpointUrl(req.url, req.livemode, req.lookup), timeoutMs);
+  const check = await withinTime(checkEndpointUrl(req.url, req.livemode, req.lookup, { allowLoopback: req.allowLoopback }), timeoutMs);
   if (check === undefined) return failed('timeout');
   if (!check.ok) return failed(`blocked address: ${check.reason}`);
   const remainingMs = timeoutMs - (performance.now() - started);

@@ -9,6 +9,9 @@
  * days, test mode gives up after a few hours so a developer sees the outcome
  * the same day.
  */
+/** Waits in seconds after each failed attempt, per mode (the production ones are RETRY_SCHEDULE). */
+export type RetrySchedule = Readonly<Record<'live' | 'test', readonly number[]>>;
+
 export const RETRY_SCHEDULE = {
   // 10 s, 1 min, 5 min, 30 min, 1 h, 2 h, 4 h, 8 h, then 12 h five times: 272,170 s ≈ 3.15 days, 14 attempts.
   live: [10, 60, 300, 1800, 3600, 7200, 14400, 28800, 43200, 43200, 43200, 43200, 43200],
@@ -31,20 +34,26 @@ export const MAX_RETRY_AFTER_SECONDS = 43200;
 /** An endpoint whose deliveries have failed continuously for this long is disabled. */
 export const DISABLE_AFTER_FAILING_DAYS = 5;
 
-export const scheduleFor = (livemode: boolean): readonly number[] => (livemode ? RETRY_SCHEDULE.live : RETRY_SCHEDULE.test);
+export const scheduleFor = (livemode: boolean, schedule: RetrySchedule = RETRY_SCHEDULE): readonly number[] =>
+  livemode ? schedule.live : schedule.test;
 
 /** Attempts a job gets in total: the first one plus one per scheduled wait. */
-export const maxAttempts = (livemode: boolean) => scheduleFor(livemode).length + 1;
+export const maxAttempts = (livemode: boolean, schedule: RetrySchedule = RETRY_SCHEDULE) => scheduleFor(livemode, schedule).length + 1;
 
 /**
  * Seconds to wait before the next attempt, after `attemptsMade` attempts (at
  * least 1) have failed; undefined when the schedule is spent. `random` returns
  * a number in [0, 1), as Math.random does.
  */
-export function nextAttemptDelay(attemptsMade: number, livemode: boolean, random: () => number = Math.random): number | undefined {
+export function nextAttemptDelay(
+  attemptsMade: number,
+  livemode: boolean,
+  random: () => number = Math.random,
+  schedule: RetrySchedule = RETRY_SCHEDULE,
+): number | undefined {
   if (!Number.isInteger(attemptsMade) || attemptsMade < 1)
     throw new RangeError(`nextAttemptDelay counts attempts already made (1 or more), got ${attemptsMade}`);
-  const base = scheduleFor(livemode)[attemptsMade - 1];
+  const base = scheduleFor(livemode, schedule)[attemptsMade - 1];
   if (base === undefined) return undefined;
   const factor = 1 + JITTER * (2 * random() - 1);
   return Math.max(1, Math.round(base * factor));

@@ -123,19 +123,35 @@ function isInternalName(host: string): boolean {
 
 const isLocalhostName = (host: string) => host === 'localhost' || host.endsWith('.localhost');
 
-function allowed(kind: AddressKind, livemode: boolean): boolean {
-  return kind === 'public' || (!livemode && kind === 'loopback');
+export interface UrlPolicyOptions {
+  /**
+   * Whether loopback addresses are allowed. Default: in test mode only. A
+   * deployed service turns it off in test mode too: in Lambda, loopback is the
+   * runtime API of the function itself.
+   */
+  allowLoopback?: boolean;
+}
+
+function allowed(kind: AddressKind, allowLoopback: boolean): boolean {
+  return kind === 'public' || (allowLoopback && kind === 'loopback');
 }
 
 /** Why an address of this kind is refused, as the end of a sentence. */
-function refusal(kind: AddressKind, livemode: boolean): string {
+function refusal(kind: AddressKind, livemode: boolean, allowLoopback: boolean): string {
   const what = kind === 'link-local' ? 'a link-local address (where instance metadata services live)' : `a ${kind} address`;
-  if (kind === 'loopback') return `${what}; only test-mode endpoints may use loopback`;
-  return `${what}; webhook endpoints need a public address${livemode ? '' : ' (test mode also allows loopback)'}`;
+  if (kind === 'loopback')
+    return livemode ? `${what}; only test-mode endpoints may use loopback` : `${what}; loopback is allowed only when the service runs locally (npm start)`;
+  return `${what}; webhook endpoints need a public address${allowLoopback ? ' (test mode also allows loopback)' : ''}`;
 }
 
 /** Checks `url` for an endpoint in live or test mode; resolves its host with `lookup`. */
-export async function checkEndpointUrl(url: string, livemode: boolean, lookup: HostLookup = defaultLookup): Promise<UrlCheck> {
+export async function checkEndpointUrl(
+  url: string,
+  livemode: boolean,
+  lookup: HostLookup = defaultLookup,
+  opts: UrlPolicyOptions = {},
+): Promise<UrlCheck> {
+  const allowLoopback = !livemode && (opts.allowLoopback ?? true);
   const problem = endpointUrlProblem(url, livemode);
   if (problem) return { ok: false, reason: problem };
   const parsed = new URL(url);
@@ -143,7 +159,7 @@ export async function checkEndpointUrl(url: string, livemode: boolean, lookup: H
   const host = parsed.hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '').toLowerCase();
 
   if (isInternalName(host)) return { ok: false, reason: `${host} is an internal or metadata host name` };
-  if (livemode && isLocalhostName(host)) return { ok: false, reason: `${host} is ${refusal('loopback', livemode)}` };
+  if (!allowLoopback && isLocalhostName(host)) return { ok: false, reason: `${host} is ${refusal('loopback', livemode, allowLoopback)}` };
 
   let addresses: ResolvedAddress[];
   const literal = isIP(host);
@@ -162,9 +178,9 @@ export async function checkEndpointUrl(url: string, livemode: boolean, lookup: H
   // Every address must pass: a name may mix a public and an internal address.
   for (const { address } of addresses) {
     const kind = classifyAddress(address);
-    if (!allowed(kind, livemode)) {
+    if (!allowed(kind, allowLoopback)) {
       const subject = literal !== 0 ? `${address} is` : `${host} resolves to ${address},`;
-      return { ok: false, reason: `${subject} ${refusal(kind, livemode)}` };
+      return { ok: false, reason: `${subject} ${refusal(kind, livemode, allowLoopback)}` };
     }
   }
   return { ok: true, url: parsed, addresses };

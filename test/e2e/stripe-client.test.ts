@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { createServer } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
 import { join } from 'node:path';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -164,6 +165,35 @@ describe('stripe-node against npm start', () => {
     expect(one.request?.id).toMatch(/^req_/);
     const none = await stripe.events.list({ types: ['identity.verification_session.verified'] });
     expect(none.data.filter((e) => (e.data.object as { id: string }).id === s.id)).toEqual([]);
+  });
+
+  it('delivers signed webhooks to a receiver on 127.0.0.1 out of the box', async () => {
+    const received: { body: string; signature: string }[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      req.on('end', () => {
+        received.push({ body, signature: String(req.headers['stripe-signature']) });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+      const endpoint = await stripe.webhookEndpoints.create({ url, enabled_events: ['identity.verification_session.canceled'] });
+      const s = await stripe.identity.verificationSessions.create({ type: 'document' });
+      await stripe.identity.verificationSessions.cancel(s.id);
+      const mine = () => received.filter((r) => r.body.includes(s.id));
+      for (let i = 0; i < 300 && mine().length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(mine()).toHaveLength(1);
+      const event = stripe.webhooks.constructEvent(mine()[0]!.body, mine()[0]!.signature, endpoint.secret!);
+      expect(event.type).toBe('identity.verification_session.canceled');
+      expect((event.data.object as { id: string }).id).toBe(s.id);
+      expect((await stripe.webhookEndpoints.del(endpoint.id)).deleted).toBe(true);
+    } finally {
+      receiver.closeAllConnections();
+      await new Promise((resolve) => receiver.close(resolve));
+    }
   });
 
   it('SIGTERM stops the service and DynamoDB Local with it', async () => {

@@ -17,6 +17,8 @@ import { freshTable } from '../support/dynamo.js';
 let outdir: string;
 let bundle: string;
 let publisherBundle: string;
+let checksBundle: string;
+let webhookBundles: { fanOut: string; delivery: string };
 
 beforeAll(() => {
   outdir = mkdtempSync(join(tmpdir(), 'vs-synth-'));
@@ -37,6 +39,10 @@ beforeAll(() => {
   bundle = bundleOf(stack.api.handler);
   publisherBundle = bundleOf(stack.events.publisher);
   expect(publisherBundle).not.toBe(bundle);
+  checksBundle = bundleOf(stack.checks.worker);
+  expect(new Set([bundle, publisherBundle, checksBundle]).size).toBe(3);
+  webhookBundles = { fanOut: bundleOf(stack.webhooks.fanOut), delivery: bundleOf(stack.webhooks.delivery) };
+  expect(new Set([bundle, publisherBundle, checksBundle, ...Object.values(webhookBundles)]).size).toBe(5);
 }, 180_000);
 
 afterAll(() => rmSync(outdir, { recursive: true, force: true }));
@@ -69,6 +75,8 @@ describe('the bundled API function', () => {
       env: {
         PATH: process.env.PATH,
         TABLE_NAME: tableName,
+        // Only named: neither a create nor a retrieve touches the bucket.
+        FILES_BUCKET: 'files',
         AWS_REGION: 'eu-west-1',
         AWS_ACCESS_KEY_ID: 'local',
         AWS_SECRET_ACCESS_KEY: 'local',
@@ -108,5 +116,51 @@ describe('the bundled stream publisher', () => {
     });
     expect(run.stderr).toBe('');
     expect(run.stdout.trim()).toBe('function');
+  });
+});
+
+describe('the bundled checks worker', () => {
+  it('is self-contained ESM that loads in plain Node and exports the handler', () => {
+    const script = join(outdir, 'load-checks.mjs');
+    writeFileSync(script, `const { handler } = await import(${JSON.stringify(checksBundle)}); console.log(typeof handler);`);
+    const run = spawnSync(process.execPath, ['--enable-source-maps', script], {
+      cwd: outdir,
+      encoding: 'utf8',
+      env: {
+        PATH: process.env.PATH,
+        TABLE_NAME: 'sessions',
+        FILES_BUCKET: 'files',
+        CHECKS_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/checks',
+        AWS_REGION: 'eu-west-1',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      },
+    });
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim()).toBe('function');
+  });
+});
+
+describe('the bundled webhook functions', () => {
+  it.each(['fanOut', 'delivery'] as const)('%s is self-contained ESM that loads in plain Node and handles an empty batch', (name) => {
+    const script = join(outdir, `load-${name}.mjs`);
+    writeFileSync(
+      script,
+      `const { handler } = await import(${JSON.stringify(webhookBundles[name])}); console.log(JSON.stringify(await handler({ Records: [] })));`,
+    );
+    const run = spawnSync(process.execPath, ['--enable-source-maps', script], {
+      cwd: outdir,
+      encoding: 'utf8',
+      env: {
+        PATH: process.env.PATH,
+        TABLE_NAME: 'sessions',
+        WEBHOOK_DELIVERY_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/webhook-delivery',
+        WEBHOOK_DELIVERY_DLQ_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/webhook-delivery-dlq',
+        EVENT_BUS_NAME: 'sessions-events',
+        AWS_REGION: 'eu-west-1',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      },
+    });
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout.trim())).toEqual({ batchItemFailures: [] });
   });
 });

@@ -47,7 +47,8 @@ describe('Events', () => {
 
   describe('stream publisher', () => {
     it('reads the table stream, session items only, in bounded, bisected, partially failing batches', () => {
-      const mappings = ofType('AWS::Lambda::EventSourceMapping');
+      // The queue consumers (checks, webhooks) have mappings of their own; this one reads the stream.
+      const mappings = ofType('AWS::Lambda::EventSourceMapping').filter(([, m]) => JSON.stringify(m.Properties.EventSourceArn).includes('StreamArn'));
       expect(mappings).toHaveLength(1);
       const [, mapping] = mappings[0]!;
       const { events, store } = stack;
@@ -211,9 +212,13 @@ describe('Events', () => {
     it('alarms on every dead-letter queue, the stream failures queue included', () => {
       const watched = ofType('AWS::CloudWatch::Alarm').map(([, a]) => JSON.stringify(a.Properties.Dimensions[0].Value));
       const deadLetterQueues = [stack.events.streamFailures, ...Object.values(stack.events.routes).map((r) => r.deadLetterQueue)];
-      expect(watched.sort()).toEqual(
-        deadLetterQueues.map((q) => JSON.stringify({ 'Fn::GetAtt': [idOf(q), 'QueueName'] })).sort(),
-      );
+      // Every queue of the stack that is some queue's redrive target is a dead-letter queue too (the webhook delivery DLQ).
+      const redriveTargets = ofType('AWS::SQS::Queue')
+        .map(([, q]) => q.Properties.RedrivePolicy?.deadLetterTargetArn?.['Fn::GetAtt']?.[0] as string | undefined)
+        .filter((id): id is string => id !== undefined);
+      const deadLetterIds = [...new Set([idOf(stack.events.streamFailures), ...redriveTargets])];
+      expect(redriveTargets).toEqual(expect.arrayContaining(deadLetterQueues.slice(1).map(idOf)));
+      expect(watched.sort()).toEqual(deadLetterIds.map((id) => JSON.stringify({ 'Fn::GetAtt': [id, 'QueueName'] })).sort());
       expect(stack.events.alarms).toHaveLength(deadLetterQueues.length);
     });
   });

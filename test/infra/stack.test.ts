@@ -132,7 +132,8 @@ describe('VerificationSessionsStack', () => {
       const table = only(template, 'AWS::DynamoDB::GlobalTable');
       const fn = apiFunction(stack, template);
       const roleId = fn.properties.Role['Fn::GetAtt'][0];
-      const actions = actionsOfRole(template, roleId);
+      // Other services' grants (the files bucket, the webhook delivery queue) are tested with their features.
+      const actions = actionsOfRole(template, roleId).filter((action) => action.startsWith('dynamodb:'));
 
       expect([...actions].sort()).toEqual(API_ACTIONS);
       expect(actions).not.toContain('dynamodb:Scan');
@@ -144,7 +145,9 @@ describe('VerificationSessionsStack', () => {
           Properties: { Roles: Match.arrayWith([{ Ref: roleId }]) },
         }),
       ).flatMap((policy) => policy.Properties.PolicyDocument.Statement);
-      for (const statement of statements) {
+      const onDynamo = statements.filter((s: { Action: string | string[] }) => [s.Action].flat().some((a) => a.startsWith('dynamodb:')));
+      expect(onDynamo.length).toBeGreaterThan(0);
+      for (const statement of onDynamo) {
         expect(statement.Effect).toBe('Allow');
         const resources = [statement.Resource].flat();
         expect(resources).toEqual([{ 'Fn::GetAtt': [table.id, 'Arn'] }]);

@@ -13,8 +13,15 @@ let svc: TestService;
 let store: SessionStore;
 let scope: Scope;
 
+/** What the local bus sent where (the service's own workers consume the queues). */
+const routed: { type: string; session: string; routes: string[] }[] = [];
+
 beforeAll(async () => {
-  svc = await startTestService();
+  // The fan-out would consume the webhooks queue this file inspects.
+  svc = await startTestService({ webhooks: { consumers: false } });
+  svc.bus.subscribe((env, routes) =>
+    routed.push({ type: env['detail-type'], session: (env.detail as { data: { object: { id: string } } }).data.object.id, routes }),
+  );
   store = new SessionStore(svc.doc, svc.tableName);
   scope = { account: svc.account, livemode: false };
 });
@@ -40,11 +47,11 @@ async function eventsOf(sessionIds: string[], count: number) {
   }
 }
 
-async function drain(queueUrl: string, atLeast: number) {
+async function drain(queueUrl: string, atLeast: number, client = svc.queues.client) {
   const bodies: any[] = [];
   const deadline = Date.now() + 15_000;
   while (bodies.length < atLeast && Date.now() < deadline) {
-    const r = await svc.queues.client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+    const r = await client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
     bodies.push(...(r.Messages ?? []).map((m) => JSON.parse(m.Body!)));
     if (!r.Messages?.length) await new Promise((res) => setTimeout(res, 100));
   }
@@ -104,11 +111,28 @@ describe('events from the stream', () => {
 
   it('the bus puts processing events on the checks queue and every event on the webhooks queue', async () => {
     await eventsOf([a, b, c], 11);
-    const checks = await drain(svc.queues.urls.checks.queue, 2);
-    expect(checks.map((m) => m['detail-type'])).toEqual(['identity.verification_session.processing', 'identity.verification_session.processing']);
-    expect(checks[0]).toMatchObject({ source: 'verification-sessions', detail: { object: 'event', data: { object: { id: a } } } });
-    const hooks = await drain(svc.queues.urls.webhooks.queue, 11);
-    expect(hooks).toHaveLength(11);
+    const mine = routed.filter((r) => [a, b, c].includes(r.session));
+    expect(mine).toHaveLength(11);
+    for (const r of mine)
+      expect(r.routes, r.type).toEqual(r.type === 'identity.verification_session.processing' ? ['checks', 'webhooks'] : ['webhooks']);
+    expect(mine.filter((r) => r.routes.includes('checks')).map((r) => r.session)).toEqual([a, a]);
+  });
+
+  it('a queue receives what the bus sent to it, as EventBridge wraps it', async () => {
+    // A queue of our own, fed by a LocalBus with the same routing table.
+    const { startLocalQueues } = await import('../../local/sqs.js');
+    const { LocalBus } = await import('../../local/bus.js');
+    const queues = await startLocalQueues({ prefix: 'probe-' });
+    try {
+      const bus = new LocalBus(queues.client, queues.urls);
+      await bus.put([{ source: 'verification-sessions', detailType: 'identity.verification_session.processing', detail: JSON.stringify({ object: 'event', id: 'evt_x' }), time: new Date(0) }]);
+      const checks = await drain(queues.urls.checks.queue, 1, queues.client);
+      expect(checks).toHaveLength(1);
+      expect(checks[0]).toMatchObject({ version: '0', source: 'verification-sessions', 'detail-type': 'identity.verification_session.processing', detail: { id: 'evt_x' } });
+      expect(await drain(queues.urls.webhooks.queue, 1, queues.client)).toHaveLength(1);
+    } finally {
+      await queues.stop();
+    }
   });
 
   it('replaying the same stream records stores no duplicate', async () => {

@@ -1,5 +1,5 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { startLocalService, type LocalService } from '../../local/service.js';
+import { startLocalService, type LocalService, type LocalServiceOptions } from '../../local/service.js';
 import { freshTable } from './dynamo.js';
 
 export interface ApiResult {
@@ -18,9 +18,9 @@ export type Call = (
 export type TestService = LocalService & { call: Call; doc: DynamoDBDocumentClient };
 
 /** The local service (HTTP adapter + API handler) on a fresh table of the run's DynamoDB Local. */
-export async function startTestService(): Promise<TestService> {
+export async function startTestService(opts: Omit<LocalServiceOptions, 'dynamoEndpoint' | 'tableName'> = {}): Promise<TestService> {
   const { endpoint, tableName, doc } = await freshTable('api');
-  const service = await startLocalService({ port: 0, dynamoEndpoint: endpoint, tableName });
+  const service = await startLocalService({ port: 0, ...opts, dynamoEndpoint: endpoint, tableName });
   const call: Call = (method, path, form, opts = {}) =>
     request(service.baseUrl, opts.key === undefined ? service.secretKey : opts.key, method, path, form, opts.headers);
   return Object.assign(service, { call, doc });

@@ -62,7 +62,7 @@ describe('events from session changes', () => {
     const s0 = fresh();
     const [e] = eventsFromChange(s0, applyCancel(s0, REQ), API_VERSION);
     const r = renderEvent(e);
-    expect(Object.keys(r)).toEqual(['id', 'object', 'api_version', 'created', 'data', 'livemode', 'pending_webhooks', 'request', 'type']);
+    expect(Object.keys(r)).toEqual(['id', 'object', 'account', 'api_version', 'created', 'data', 'livemode', 'pending_webhooks', 'request', 'type']);
     expect(r).toMatchObject({ object: 'event', api_version: API_VERSION, created: 1_800_000_001, livemode: false, pending_webhooks: 0 });
     expect(r.request).toEqual({ id: 'req_abc', idempotency_key: 'key-1' });
     expect(r.data.previous_attributes).toEqual({ status: 'requires_input' });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeTime, encodeTime, isTimeOrderedId, timeOrderedId } from '../../lambdas/domain/ids.js';
-import { checkToken, clientSecretFor, issueToken, newSecretSeed, parseClientSecret } from '../../lambdas/domain/secrets.js';
+import { checkToken, clientSecretFor, issueToken, newSecretSeed, parseClientSecret, tokenScope } from '../../lambdas/domain/secrets.js';
 
 describe('ids', () => {
   it('sort by creation time, also within one second', () => {
@@ -13,7 +13,7 @@ describe('ids', () => {
 
 describe('url and client secret tokens', () => {
   const now = 1_800_000_000;
-  const holder = { id: 'vs_0000000000000000000000AA', attempt: 0, secret_seed: newSecretSeed() };
+  const holder = { id: 'vs_0000000000000000000000AA', account: 'acct_0123456789abcdef', livemode: false, attempt: 0, secret_seed: newSecretSeed() };
 
   it('are valid until they expire (48 h for the url, 24 h for the secret)', () => {
     const url = issueToken('url', holder, now);
@@ -34,8 +34,12 @@ describe('url and client secret tokens', () => {
     expect(checkToken('client_secret', holder, token, now)).toBe('invalid');
     expect(checkToken('url', { ...holder, secret_seed: newSecretSeed() }, token, now)).toBe('invalid');
     expect(checkToken('url', { ...holder, secret_seed: null }, token, now)).toBe('invalid');
-    const tampered = token.slice(0, 8) + (token[8] === 'a' ? 'b' : 'a') + token.slice(9);
+    const last = token.length - 1;
+    const tampered = token.slice(0, last) + (token[last] === 'a' ? 'b' : 'a');
     expect(checkToken('url', holder, tampered, now)).toBe('invalid');
+    // another account or mode named in the token does not verify
+    expect(checkToken('url', { ...holder, account: 'acct_0123456789abcdeX' }, token, now)).toBe('invalid');
+    expect(checkToken('url', { ...holder, livemode: true }, token, now)).toBe('invalid');
   });
 
   it('client secrets look like Stripe\'s and name their session', () => {
@@ -44,5 +48,6 @@ describe('url and client secret tokens', () => {
     const parsed = parseClientSecret(secret)!;
     expect(parsed.id).toBe(holder.id);
     expect(checkToken('client_secret', holder, parsed.token, now)).toBe('valid');
+    expect(tokenScope(parsed.token)).toEqual({ account: holder.account, livemode: false });
   });
 });

@@ -85,6 +85,21 @@ describe('test mode', () => {
     expect(await reason('http://10.0.0.1/hook', false)).toMatch(/private/);
     expect(await reason('http://localhost:1234/', false, resolvesTo('169.254.169.254'))).toMatch(/link-local/);
   });
+
+  it('refuses loopback too where the service is deployed (allowLoopback: false)', async () => {
+    const deployed = { allowLoopback: false };
+    const refused = async (url: string) => {
+      const r = await checkEndpointUrl(url, false, noLookup, deployed);
+      if (r.ok) throw new Error(`expected ${url} to be refused`);
+      return r.reason;
+    };
+    expect(await refused('http://127.0.0.1:9001/2018-06-01/runtime/invocation/next')).toMatch(/loopback is allowed only when the service runs locally/);
+    expect(await refused('http://[::1]:1234/hook')).toMatch(/loopback/);
+    expect(await refused('http://localhost:1234/hook')).toMatch(/loopback/);
+    expect(await checkEndpointUrl('http://93.184.216.34/hook', false, noLookup, deployed)).toMatchObject({ ok: true });
+    // Live mode never allows it, whatever the option says.
+    expect((await checkEndpointUrl('https://127.0.0.1/hook', true, noLookup, { allowLoopback: true })).ok).toBe(false);
+  });
 });
 
 describe('classifyAddress', () => {

@@ -1,0 +1,53 @@
+import { ApiError } from '../domain/errors.js';
+import { type IdempotentRequest, type IdempotencyStore, IdempotencyKeyTaken, resolve, type SavedResult } from '../store/idempotency.js';
+import type { HttpResponse } from './http.js';
+import type { CallContext } from './sessions.js';
+
+/**
+ * The API side of Idempotency-Key, shared by every use case that writes: a
+ * saved result becomes the replayed response (or the refusal for other
+ * parameters or a request still in flight), and a refusal the use case decided
+ * is saved before it is raised. Successful results are saved by each store in
+ * the same transaction as the change they describe.
+ */
+
+/** Turns a saved result into the response for a repeated key, or its refusal. */
+export function answerFromSaved(saved: SavedResult, req: IdempotentRequest): HttpResponse {
+  const r = resolve(saved, req);
+  if (r.kind === 'mismatch')
+    throw new ApiError(
+      400,
+      'idempotency_error',
+      `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${req.key}' if you meant to execute a different request.`,
+      { shouldRetry: false },
+    );
+  if (r.kind === 'in_flight')
+    throw new ApiError(
+      409,
+      'idempotency_error',
+      `There is currently another in-progress request using the idempotency key '${req.key}'. Retry this request in a moment to get its result.`,
+      { code: 'idempotency_key_in_use', shouldRetry: true },
+    );
+  return { status: r.status, body: r.body, headers: { 'idempotent-replayed': 'true' } };
+}
+
+/** Saves a refusal (4xx that the endpoint decided) under the key, then raises it. */
+export async function saveRefusal(deps: { idempotency: IdempotencyStore }, ctx: CallContext, err: unknown): Promise<HttpResponse> {
+  if (err instanceof ApiError && ctx.idempotency) {
+    try {
+      await deps.idempotency.save(ctx.idempotency, err.status, err.toBody(), ctx.nowMs);
+    } catch (saveErr) {
+      // A concurrent request with the same key saved its result first.
+      if (saveErr instanceof IdempotencyKeyTaken) return answerFromSaved(saveErr.saved, ctx.idempotency);
+      throw saveErr;
+    }
+  }
+  throw err;
+}
+
+/** The saved result for the request's key, if there is one: the response to give instead of doing anything. */
+export async function replayIfSaved(deps: { idempotency: IdempotencyStore }, ctx: CallContext): Promise<HttpResponse | undefined> {
+  if (!ctx.idempotency) return undefined;
+  const saved = await deps.idempotency.get(ctx.scope, ctx.idempotency.key, ctx.nowMs);
+  return saved ? answerFromSaved(saved, ctx.idempotency) : undefined;
+}

@@ -1,0 +1,272 @@
+import { randomBytes } from 'node:crypto';
+import { ApiError, invalidRequest } from '../domain/errors.js';
+import { isTimeOrderedId } from '../domain/ids.js';
+import { arrayOf, int, obj, oneOf, parseParams, str } from '../domain/params.js';
+import { type SecretKind, checkToken, tokenScope } from '../domain/secrets.js';
+import {
+  DOCUMENT_TYPES,
+  FILE_SLOTS,
+  type FileSlot,
+  LAST_ERROR_CODES,
+  type Scope,
+  type SessionRecord,
+  type Submission,
+  transition,
+} from '../domain/session.js';
+import { ALLOWED_CONTENT_TYPES, type FileStore, fileKey } from '../store/file-store.js';
+import { type SessionStore, StaleSession } from '../store/session-store.js';
+import { messagePage, requirements, verificationPage } from '../page/html.js';
+import type { HttpResponse } from './http.js';
+
+/**
+ * The user's side of a session: the hosted page at the session's `url`, the
+ * presigned uploads it asks for, and the submission, authenticated by the url
+ * token or the client secret (never by the merchant's API key).
+ */
+export interface VerifyDeps {
+  sessions: SessionStore;
+  files: FileStore;
+}
+
+export const ID_NUMBER_TYPES = ['us_ssn', 'br_cpf', 'sg_nric'] as const;
+export const MAX_TEST_DELAY_SECONDS = 600;
+
+const PAGE_HEADERS = (nonce: string, connectSrc: string) => ({
+  'content-security-policy': `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; img-src 'self' data: blob:; connect-src 'self' ${connectSrc}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+  'cache-control': 'no-store',
+});
+
+/** Why a token does not open the session, in words for the user. */
+class NotUsable extends ApiError {
+  constructor(
+    status: number,
+    readonly title: string,
+    message: string,
+  ) {
+    super(status, 'invalid_request_error', message, { code: 'session_not_usable' });
+  }
+}
+
+function explainStatus(s: SessionRecord): NotUsable | undefined {
+  switch (s.status) {
+    case 'requires_input':
+      return undefined;
+    case 'processing':
+      return new NotUsable(400, 'Already submitted', 'Your information was submitted and is being checked. You can close this page.');
+    case 'verified':
+      return new NotUsable(400, 'Already verified', 'This verification is complete. You can close this page.');
+    case 'canceled':
+      return new NotUsable(400, 'Verification canceled', 'This verification was canceled and cannot be used. Ask for a new verification link.');
+  }
+}
+
+/** The session a url token or client secret opens, or a NotUsable that says why not. */
+async function open(deps: VerifyDeps, id: string, token: string, kind: SecretKind, nowMs: number): Promise<SessionRecord> {
+  const scope = tokenScope(token);
+  const invalid = new NotUsable(
+    404,
+    'Link not valid',
+    kind === 'url'
+      ? 'This verification link is not valid. Ask for a new one.'
+      : 'The client secret is not valid for this VerificationSession.',
+  );
+  if (!scope || !isTimeOrderedId(id, 'vs')) throw invalid;
+  const s = await deps.sessions.get(scope, id);
+  if (!s) throw invalid;
+  const now = Math.floor(nowMs / 1000);
+  const check = checkToken(kind, s, token, now);
+  const state = explainStatus(s);
+  if (state) {
+    // Say what became of the session only to a holder of one of its links
+    // (this attempt's, or the one just submitted).
+    const known = check !== 'invalid' || checkToken(kind, { ...s, attempt: s.attempt - 1 }, token, now) !== 'invalid';
+    throw known ? state : invalid;
+  }
+  if (check === 'expired')
+    throw new NotUsable(400, 'Link expired', 'This verification link has expired. Ask for a new one.');
+  if (check === 'invalid')
+    throw new NotUsable(
+      400,
+      'Link not valid',
+      'This verification link is not valid: it was already used, or it belongs to another verification. Ask for a new one.',
+    );
+  return s;
+}
+
+const wantsJson = (accept: string | undefined) => /json/.test(accept ?? '');
+
+export async function showPage(deps: VerifyDeps, id: string, token: string, nowMs: number, uploadOrigin: string): Promise<HttpResponse> {
+  const nonce = randomBytes(16).toString('base64');
+  const headers = PAGE_HEADERS(nonce, uploadOrigin);
+  try {
+    const s = await open(deps, id, token, 'url', nowMs);
+    const base = `/verify/${id}/${token}`;
+    return { status: 200, body: null, headers, html: verificationPage(s, { submitPath: `${base}/submit`, uploadsPath: `${base}/uploads`, nonce }) };
+  } catch (err) {
+    if (err instanceof NotUsable) return { status: err.status, body: null, headers, html: messagePage(err.title, err.message, nonce) };
+    throw err;
+  }
+}
+
+const UPLOAD_PARAMS = obj({
+  files: obj(Object.fromEntries(FILE_SLOTS.map((slot) => [slot, oneOf(ALLOWED_CONTENT_TYPES)]))),
+});
+
+/** Presigned PUT URLs for the images of the coming submission. */
+export async function createUploads(deps: VerifyDeps, id: string, token: string, raw: unknown, nowMs: number): Promise<HttpResponse> {
+  const s = await open(deps, id, token, 'url', nowMs);
+  const { files } = parseParams<{ files?: Partial<Record<FileSlot, string>> }>(UPLOAD_PARAMS, raw);
+  if (!files || Object.keys(files).length === 0) throw invalidRequest('Name at least one file to upload, as files[document_front]=image/jpeg.', { param: 'files' });
+  const uploads: Record<string, { url: string; headers: Record<string, string> }> = {};
+  for (const [slot, contentType] of Object.entries(files) as [FileSlot, string][]) {
+    uploads[slot] = await deps.files.presignUpload(fileKey(s, s.id, s.attempt, slot), contentType);
+  }
+  return { status: 200, body: { uploads } };
+}
+
+const SUBMIT_FIELDS = {
+  document_type: oneOf(DOCUMENT_TYPES),
+  uploaded: arrayOf(oneOf(FILE_SLOTS), FILE_SLOTS.length),
+  id_number: str(64),
+  id_number_type: oneOf(ID_NUMBER_TYPES),
+  first_name: str(100),
+  last_name: str(100),
+  dob: str(10),
+};
+const TEST_FIELDS = {
+  test_outcome: oneOf(['verified', 'unverified']),
+  test_error_code: oneOf(LAST_ERROR_CODES),
+  test_delay_seconds: int(0, MAX_TEST_DELAY_SECONDS),
+};
+/** Test choices are parameters only in test mode: in live mode they are unknown. */
+const SUBMIT_PARAMS = { live: obj(SUBMIT_FIELDS), test: obj({ ...SUBMIT_FIELDS, ...TEST_FIELDS }) };
+const SECRET_SUBMIT_PARAMS = {
+  live: obj({ ...SUBMIT_FIELDS, client_secret: str(300, false) }, { required: ['client_secret'] }),
+  test: obj({ ...SUBMIT_FIELDS, ...TEST_FIELDS, client_secret: str(300, false) }, { required: ['client_secret'] }),
+};
+
+interface SubmitParams {
+  document_type?: string;
+  uploaded?: FileSlot[];
+  id_number?: string | null;
+  id_number_type?: string;
+  first_name?: string | null;
+  last_name?: string | null;
+  dob?: string | null;
+  test_outcome?: 'verified' | 'unverified';
+  test_error_code?: string;
+  test_delay_seconds?: number;
+}
+
+function parseDob(dob: string | null | undefined) {
+  if (!dob) return undefined;
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(dob);
+  if (!m) throw invalidRequest('Invalid dob: write the date of birth as YYYY-MM-DD.', { param: 'dob' });
+  return { year: Number(m[1]), month: Number(m[2]), day: Number(m[3]) };
+}
+
+/** The submission as stored on the session, after checking it has what the session asks for. */
+function submissionOf(s: SessionRecord, p: SubmitParams, scope: Scope, nowMs: number): Submission {
+  const need = requirements(s);
+  const uploaded = new Set(p.uploaded ?? []);
+  if (s.livemode) {
+    // In test mode nothing is checked, so nothing is required.
+    if (need.document && !uploaded.has('document_front'))
+      throw invalidRequest('Upload a photo of the front of your document.', { code: 'parameter_missing', param: 'uploaded' });
+    if (need.selfie && !uploaded.has('selfie'))
+      throw invalidRequest('Upload a photo of your face.', { code: 'parameter_missing', param: 'uploaded' });
+    if (need.idNumber && !p.id_number) throw invalidRequest('Enter your ID number.', { code: 'parameter_missing', param: 'id_number' });
+  }
+  if (p.document_type && !need.documentTypes.includes(p.document_type as never))
+    throw invalidRequest(`This verification accepts: ${need.documentTypes.join(', ')}.`, { param: 'document_type' });
+  if (p.test_outcome === 'unverified' && !p.test_error_code)
+    throw invalidRequest('Choose the error to report for a failed test verification.', { code: 'parameter_missing', param: 'test_error_code' });
+  const files: Submission['files'] = {};
+  for (const slot of uploaded) files[slot] = fileKey(scope, s.id, s.attempt, slot);
+  const dob = parseDob(p.dob);
+  return {
+    submitted_ms: nowMs,
+    document_type: p.document_type ?? (need.document ? need.documentTypes[0] : null),
+    files,
+    id_number: p.id_number
+      ? {
+          number: p.id_number,
+          ...(p.id_number_type ? { type: p.id_number_type } : {}),
+          ...(p.first_name ? { first_name: p.first_name } : {}),
+          ...(p.last_name ? { last_name: p.last_name } : {}),
+          ...(dob ? { dob } : {}),
+        }
+      : null,
+    test: s.livemode
+      ? null
+      : {
+          outcome: p.test_outcome ?? 'verified',
+          ...(p.test_outcome === 'unverified' ? { code: p.test_error_code } : {}),
+          delay_seconds: p.test_delay_seconds ?? 0,
+        },
+  };
+}
+
+/**
+ * requires_input -> processing, with one conditional write (status and the
+ * version that was read). The url and client secret of this attempt stop
+ * working with it: the attempt number is part of their MAC.
+ */
+async function submit(deps: VerifyDeps, s: SessionRecord, p: SubmitParams, nowMs: number): Promise<SessionRecord> {
+  const submission = submissionOf(s, p, s, nowMs);
+  const next = transition(s, 'submit', { updated_ms: nowMs, last_request: null }, (n) => {
+    n.attempt += 1;
+    n.submission = submission;
+    n.last_error = null;
+  });
+  try {
+    await deps.sessions.commit(next, { action: 'submit', version: s.version });
+  } catch (err) {
+    if (err instanceof StaleSession)
+      throw new NotUsable(409, 'Already submitted', 'This verification was submitted from another window at the same time.');
+    throw err;
+  }
+  return next;
+}
+
+/** POST /verify/{id}/{token}/submit: from the hosted page. */
+export async function submitWithUrlToken(
+  deps: VerifyDeps,
+  id: string,
+  token: string,
+  raw: unknown,
+  nowMs: number,
+  accept: string | undefined,
+): Promise<HttpResponse> {
+  try {
+    const s = await open(deps, id, token, 'url', nowMs);
+    const p = parseParams<SubmitParams>(s.livemode ? SUBMIT_PARAMS.live : SUBMIT_PARAMS.test, raw);
+    const next = await submit(deps, s, p, nowMs);
+    const redirect = next.return_url ?? undefined;
+    if (wantsJson(accept)) return { status: 200, body: { status: next.status, redirect_url: redirect ?? null } };
+    if (redirect) return { status: 303, body: null, headers: { location: redirect }, html: '' };
+    const nonce = randomBytes(16).toString('base64');
+    return { status: 200, body: null, headers: PAGE_HEADERS(nonce, ''), html: messagePage('Thank you', 'Your information was submitted and is being checked. You can close this page.', nonce) };
+  } catch (err) {
+    if (err instanceof NotUsable && !wantsJson(accept)) {
+      const nonce = randomBytes(16).toString('base64');
+      return { status: err.status, body: null, headers: PAGE_HEADERS(nonce, ''), html: messagePage(err.title, err.message, nonce) };
+    }
+    throw err;
+  }
+}
+
+/** POST /v1/identity/verification_sessions/{id}/submit with client_secret: for an app's own UI. */
+export async function submitWithClientSecret(deps: VerifyDeps, id: string, raw: unknown, nowMs: number): Promise<HttpResponse> {
+  const secret = (raw as { client_secret?: unknown } | undefined)?.client_secret;
+  if (typeof secret !== 'string' || secret === '')
+    throw invalidRequest('Missing required param: client_secret.', { code: 'parameter_missing', param: 'client_secret' });
+  const m = /^(vs_[0-9A-Za-z]+)_secret_([0-9A-Za-z]+)$/.exec(secret);
+  if (!m || m[1] !== id) throw new NotUsable(404, 'Not valid', 'The client secret is not valid for this VerificationSession.');
+  const s = await open(deps, id, m[2], 'client_secret', nowMs);
+  const p = parseParams<SubmitParams>(s.livemode ? SECRET_SUBMIT_PARAMS.live : SECRET_SUBMIT_PARAMS.test, raw);
+  const next = await submit(deps, s, p, nowMs);
+  return { status: 200, body: { id: next.id, object: 'identity.verification_session', status: next.status } };
+}

@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { derivedTimeOrderedId } from '../domain/ids.js';
+import { type FileRefs, checksFor } from '../domain/report.js';
+import { type FileSlot, type SessionRecord, transition } from '../domain/session.js';
+import type { FileStore } from '../store/file-store.js';
+import { reportItem } from '../store/report-store.js';
+import { type SessionStore, StaleSession } from '../store/session-store.js';
+import { type CheckProvider, type SubmissionInput, type TestOutcome, recordOutcome } from './provider.js';
+
+export interface ChecksWorkerDeps {
+  sessions: SessionStore;
+  files: FileStore;
+  /** Test keys' sessions use `test`, live keys' sessions `live`. */
+  providers: { test: CheckProvider; live: CheckProvider };
+  /** Hides a message for a while (SQS ChangeMessageVisibility): async test outcomes wait this way. */
+  postpone: (record: SQSRecord, seconds: number) => Promise<void>;
+  now?: () => number;
+  log?: (line: string) => void;
+}
+
+/** A report's id follows from the attempt it is about: a rerun of the same attempt makes the same report. */
+export const reportIdFor = (s: SessionRecord) => derivedTimeOrderedId('vr', s.submission?.submitted_ms ?? s.updated_ms, 0, `${s.id}|${s.version}`);
+
+/** Stripe-style file ids for the report (the storage keys stay private). */
+const fileId = (key: string) => `file_${createHash('sha256').update(key).digest('base64url').replace(/[-_]/g, '').slice(0, 24)}`;
+
+type Outcome = 'done' | 'retry';
+
+/**
+ * The checks queue's consumer (messages: processing events from the bus). For
+ * a session still `processing`, it runs the provider and writes the report and
+ * the session's next status in one transaction conditioned on the version it
+ * read. A message for a session that is no longer processing (a redelivery
+ * after success, a duplicate) changes nothing.
+ */
+export function createChecksWorker(deps: ChecksWorkerDeps) {
+  const now = deps.now ?? Date.now;
+  const log = deps.log ?? ((line: string) => console.log(line));
+
+  async function handle(record: SQSRecord): Promise<Outcome> {
+    const envelope = JSON.parse(record.body) as { detail: { account: string; livemode: boolean; data: { object: { id: string } } } };
+    const { account, livemode } = envelope.detail;
+    const scope = { account, livemode };
+    const session = await deps.sessions.get(scope, envelope.detail.data.object.id);
+    if (!session || session.status !== 'processing' || !session.submission) return 'done';
+
+    const sub = session.submission;
+    const dueMs = sub.submitted_ms + (sub.test?.delay_seconds ?? 0) * 1000;
+    if (dueMs > now()) {
+      await deps.postpone(record, Math.ceil((dueMs - now()) / 1000));
+      return 'retry';
+    }
+
+    const bytes: SubmissionInput['files'] = {};
+    if (session.livemode) {
+      for (const [slot, key] of Object.entries(sub.files) as [FileSlot, string][]) {
+        const data = await deps.files.read(key);
+        if (data) bytes[slot] = data;
+      }
+    }
+    const testOutcome: TestOutcome | undefined = sub.test
+      ? sub.test.outcome === 'unverified'
+        ? { result: 'unverified', code: sub.test.code as never }
+        : { result: 'verified' }
+      : undefined;
+    const provider = session.livemode ? deps.providers.live : deps.providers.test;
+    const outcome = await provider.check(
+      {
+        sessionId: session.id,
+        livemode: session.livemode,
+        type: session.type,
+        options: session.options,
+        files: bytes,
+        id_number: sub.id_number ?? undefined,
+        test_outcome: testOutcome,
+      },
+      checksFor(session),
+    );
+    const files: FileRefs = {};
+    for (const [slot, key] of Object.entries(sub.files) as [FileSlot, string][]) files[slot] = fileId(key);
+    const nowMs = now();
+    const result = recordOutcome(session, outcome, { reportId: reportIdFor(session), nowSeconds: Math.floor(nowMs / 1000), provider: provider.name, files });
+    const next = transition(session, result.action, { updated_ms: nowMs, last_request: null }, (s) => {
+      s.last_error = result.session.last_error;
+      s.verified_outputs = result.session.verified_outputs as SessionRecord['verified_outputs'];
+      s.last_verification_report = result.session.last_verification_report;
+    });
+    try {
+      await deps.sessions.commitWithReport(next, { action: result.action, version: session.version }, reportItem(result.report));
+    } catch (err) {
+      if (err instanceof StaleSession) return 'done'; // another run of this attempt finished first
+      throw err;
+    }
+    log(JSON.stringify({ level: 'info', message: 'checks finished', session: session.id, status: next.status, report: result.report.id }));
+    return 'done';
+  }
+
+  return async (event: SQSEvent): Promise<SQSBatchResponse> => {
+    const failures: SQSBatchResponse['batchItemFailures'] = [];
+    for (const record of event.Records) {
+      try {
+        if ((await handle(record)) === 'retry') failures.push({ itemIdentifier: record.messageId });
+      } catch (err) {
+        log(JSON.stringify({ level: 'error', message: 'checks failed; the message will be retried', messageId: record.messageId, error: err instanceof Error ? err.message : String(err) }));
+        failures.push({ itemIdentifier: record.messageId });
+      }
+    }
+    return { batchItemFailures: failures };
+  };
+}

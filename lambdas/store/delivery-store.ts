@@ -1,0 +1,194 @@
+import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { EventRecord } from '../domain/event.js';
+import type { Scope } from '../domain/session.js';
+import { type DeliveryRecord, pendingDelta } from '../domain/webhook-delivery.js';
+import { cancellationReasons, errorName } from './dynamo.js';
+import { eventFromItem, eventKey } from './event-store.js';
+import { scopeKey } from './session-store.js';
+import { TTL_ATTRIBUTE, WEBHOOK_DELIVERY_SK_PREFIX } from './table.js';
+import { type StoredEndpoint, endpointFromItem, endpointKey } from './webhook-store.js';
+
+/**
+ * Webhook deliveries (`WD#<evt_id>#<we_id>` in the account's partition), each
+ * with its attempt history. Every write is conditional on the delivery's
+ * version. A write that changes whether the delivery counts as pending also
+ * changes the event's `pending_webhooks`, in the same transaction, so the
+ * count stays exact however often a message is redelivered.
+ */
+export const deliveryKey = (scope: Scope, eventId: string, endpointId: string) => ({
+  pk: scopeKey(scope),
+  sk: `${WEBHOOK_DELIVERY_SK_PREFIX}${eventId}#${endpointId}`,
+});
+
+/** Deliveries are kept this long after their last change (the events they belong to, 30 days). */
+export const DELIVERY_RETENTION_SECONDS = 30 * 24 * 3600;
+
+function fromItem(item: Record<string, unknown> | undefined): DeliveryRecord | undefined {
+  if (!item) return undefined;
+  const { pk: _pk, sk: _sk, [TTL_ATTRIBUTE]: _ttl, ...rest } = item;
+  return rest as unknown as DeliveryRecord;
+}
+
+const toItem = (d: DeliveryRecord) => ({
+  ...deliveryKey(d, d.event_id, d.endpoint_id),
+  ...d,
+  [TTL_ATTRIBUTE]: Math.floor(d.updated_ms / 1000) + DELIVERY_RETENTION_SECONDS,
+});
+
+/** The delivery changed since it was read (another worker, a resend). */
+export class StaleDelivery extends Error {
+  constructor() {
+    super('webhook delivery changed since it was read');
+  }
+}
+
+/** The event a delivery belongs to is not stored (any more). */
+export class EventMissing extends Error {
+  constructor() {
+    super('event not stored');
+  }
+}
+
+export interface DeliveryContext {
+  delivery?: DeliveryRecord;
+  /** Deleted endpoints included: their `deleted_at` says why the delivery stops. */
+  endpoint?: StoredEndpoint;
+  event?: EventRecord;
+}
+
+export class DeliveryStore {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    readonly table: string,
+  ) {}
+
+  /**
+   * Creates a delivery and counts it in its event's pending_webhooks, in one
+   * transaction. If it already exists (a redelivered fan-out message, a race),
+   * nothing changes and the existing delivery is returned.
+   */
+  async create(d: DeliveryRecord): Promise<{ created: true } | { created: false; existing: DeliveryRecord }> {
+    try {
+      await this.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.table,
+                Item: toItem(d),
+                ConditionExpression: 'attribute_not_exists(pk)',
+                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+              },
+            },
+            this.countUpdate(d, pendingDelta(undefined, d)),
+          ],
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
+      return { created: true };
+    } catch (err) {
+      const reasons = cancellationReasons(err);
+      if (reasons?.[0]?.code === 'ConditionalCheckFailed' && reasons[0].item) return { created: false, existing: fromItem(reasons[0].item)! };
+      if (reasons?.[1]?.code === 'ConditionalCheckFailed') throw new EventMissing();
+      throw err;
+    }
+  }
+
+  async get(scope: Scope, eventId: string, endpointId: string): Promise<DeliveryRecord | undefined> {
+    const r = await this.doc.send(
+      new GetCommand({ TableName: this.table, Key: deliveryKey(scope, eventId, endpointId), ConsistentRead: true, ReturnConsumedCapacity: 'TOTAL' }),
+    );
+    return fromItem(r.Item);
+  }
+
+  /** The delivery, its endpoint and its event: one consistent BatchGetItem. */
+  async loadForAttempt(scope: Scope, eventId: string, endpointId: string): Promise<DeliveryContext> {
+    const keys = [deliveryKey(scope, eventId, endpointId), endpointKey(scope, endpointId), eventKey(scope, eventId)];
+    let pending: Record<string, unknown>[] = keys;
+    const items: Record<string, unknown>[] = [];
+    for (let round = 0; pending.length > 0; round++) {
+      if (round > 0) await new Promise((r) => setTimeout(r, 20 * 2 ** round));
+      if (round > 5) throw new Error('BatchGetItem kept leaving keys unprocessed');
+      const r = await this.doc.send(
+        new BatchGetCommand({ RequestItems: { [this.table]: { Keys: pending, ConsistentRead: true } }, ReturnConsumedCapacity: 'TOTAL' }),
+      );
+      items.push(...(r.Responses?.[this.table] ?? []));
+      pending = (r.UnprocessedKeys?.[this.table]?.Keys as Record<string, unknown>[] | undefined) ?? [];
+    }
+    const find = (sk: string) => items.find((i) => i.sk === sk);
+    const eventItem = find(keys[2].sk);
+    return {
+      delivery: fromItem(find(keys[0].sk)),
+      endpoint: endpointFromItem(find(keys[1].sk)),
+      event: eventItem ? eventFromItem(eventItem) : undefined,
+    };
+  }
+
+  /**
+   * Writes `next` if the stored delivery is still `previous` (same version), and
+   * moves the event's pending_webhooks by the difference in what they count. If
+   * the event is gone (TTL), the delivery is written alone.
+   */
+  async save(previous: DeliveryRecord, next: DeliveryRecord): Promise<void> {
+    const put = {
+      TableName: this.table,
+      Item: toItem(next),
+      ConditionExpression: '#version = :expected',
+      ExpressionAttributeNames: { '#version': 'version' },
+      ExpressionAttributeValues: { ':expected': previous.version },
+    };
+    const delta = pendingDelta(previous, next);
+    if (delta !== 0) {
+      try {
+        await this.doc.send(new TransactWriteCommand({ TransactItems: [{ Put: put }, this.countUpdate(next, delta)], ReturnConsumedCapacity: 'TOTAL' }));
+        return;
+      } catch (err) {
+        const reasons = cancellationReasons(err);
+        if (reasons?.[0]?.code === 'ConditionalCheckFailed') throw new StaleDelivery();
+        if (reasons?.[1]?.code !== 'ConditionalCheckFailed') throw err;
+        // The event has expired: nothing left to count in.
+      }
+    }
+    try {
+      await this.doc.send(new PutCommand({ ...put, ReturnConsumedCapacity: 'TOTAL' }));
+    } catch (err) {
+      if (errorName(err) === 'ConditionalCheckFailedException') throw new StaleDelivery();
+      throw err;
+    }
+  }
+
+  /** Every delivery of one event (one per endpoint it went to). */
+  async listForEvent(scope: Scope, eventId: string): Promise<DeliveryRecord[]> {
+    const out: DeliveryRecord[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const r = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': scopeKey(scope), ':prefix': `${WEBHOOK_DELIVERY_SK_PREFIX}${eventId}#` },
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
+      for (const item of r.Items ?? []) out.push(fromItem(item)!);
+      startKey = r.LastEvaluatedKey;
+    } while (startKey);
+    return out;
+  }
+
+  /** The event's pending_webhooks moved by `delta`; only an event that exists. */
+  private countUpdate(d: DeliveryRecord, delta: number) {
+    return {
+      Update: {
+        TableName: this.table,
+        Key: eventKey(d, d.event_id),
+        UpdateExpression: 'ADD #pending :delta',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeNames: { '#pending': 'pending_webhooks' },
+        ExpressionAttributeValues: { ':delta': delta },
+      },
+    };
+  }
+}

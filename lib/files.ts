@@ -1,0 +1,75 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { BlockPublicAccess, Bucket, BucketEncryption, HttpMethods, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+
+/**
+ * How long a user's image is kept. The images are needed only for the checks
+ * and for a later review of their outcome; a redaction deletes a session's
+ * images at once, well before this.
+ */
+export const FILE_RETENTION_DAYS = 30;
+
+/** A multipart upload the browser never finished is aborted (and its parts deleted) after this many days. */
+export const INCOMPLETE_UPLOAD_DAYS = 1;
+
+/**
+ * The headers a browser sends with its presigned PUT: both are signed into the
+ * URL by lambdas/store/file-store.ts (`presignUpload`), so a CORS preflight
+ * asks for them.
+ */
+export const UPLOAD_HEADERS = ['content-type', 'x-amz-server-side-encryption'] as const;
+
+export interface FilesProps {
+  /**
+   * What happens to the bucket when it leaves the stack.
+   * @default RemovalPolicy.RETAIN (users' images outlive a stack mistake; the lifecycle rule still empties the bucket)
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/**
+ * The users' images: the hosted page uploads them straight to S3 with
+ * presigned PUTs made by the API function, the checks worker reads them, a
+ * redaction deletes them, and the lifecycle rule expires whatever is left.
+ * Private (no public access, no ACLs), encrypted at rest with S3-managed keys,
+ * reachable over TLS only.
+ */
+export class Files extends Construct {
+  readonly bucket: Bucket;
+
+  constructor(scope: Construct, id: string, props: FilesProps = {}) {
+    super(scope, id);
+
+    this.bucket = new Bucket(this, 'Bucket', {
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      // ACLs are disabled: every object belongs to the bucket owner, whoever uploaded it.
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      // SSE-S3, the encryption the presigned uploads ask for (AES256).
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      // No versions: a deleted image (redaction) must be gone, not kept as a noncurrent version.
+      versioned: false,
+      lifecycleRules: [
+        {
+          id: 'ExpireUserImages',
+          expiration: Duration.days(FILE_RETENTION_DAYS),
+          abortIncompleteMultipartUploadAfter: Duration.days(INCOMPLETE_UPLOAD_DAYS),
+        },
+      ],
+      cors: [
+        {
+          // The hosted page is served from the API's own domain, which is only
+          // known after deploy (API Gateway assigns it), so the origin cannot
+          // be listed here. Any origin is harmless: a PUT succeeds only with a
+          // URL the API presigned for one key, content type and encryption,
+          // for a few minutes.
+          allowedOrigins: ['*'],
+          allowedMethods: [HttpMethods.PUT],
+          allowedHeaders: [...UPLOAD_HEADERS],
+          maxAge: 3600,
+        },
+      ],
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+    });
+  }
+}

@@ -1,0 +1,107 @@
+import { existsSync } from 'node:fs';
+import { type Browser, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type TestService, startTestService } from '../support/api.js';
+
+// The hosted page as a user meets it: Debian's Chromium, driven by playwright-core.
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SESSIONS = '/v1/identity/verification_sessions';
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+
+let svc: TestService;
+let browser: Browser;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: install Debian's chromium package (.ci/run does).`);
+  svc = await startTestService();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+  await svc?.stop();
+});
+
+async function settled(id: string) {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const r = await svc.call('GET', `${SESSIONS}/${id}?expand[]=last_verification_report`);
+    if (r.body.status !== 'processing' || Date.now() > deadline) return r.body;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
+describe('the hosted verification page in Chromium', () => {
+  it('success: open the url, upload, choose success, submit, and the session is verified with a report', async () => {
+    const s = (await svc.call('POST', SESSIONS, 'type=document&options[document][allowed_types][]=passport&options[document][require_matching_selfie]=true&return_url=https://merchant.example/done')).body;
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    await page.route('https://merchant.example/**', (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<h1>Back at the merchant</h1>' }));
+    await page.goto(s.url);
+    expect(await page.title()).toBe('Verify your identity');
+    // Only what the session asks for: a passport and a selfie, no id number.
+    expect(await page.getByLabel('Passport', { exact: true }).isChecked()).toBe(true);
+    expect(await page.getByLabel("Driver's license").count()).toBe(0);
+    expect(await page.getByLabel('Selfie').count()).toBe(1);
+    expect(await page.getByLabel('Number').count()).toBe(0);
+    await page.getByLabel('Photo of the front').setInputFiles({ name: 'front.png', mimeType: 'image/png', buffer: PNG });
+    await page.getByLabel('Selfie').setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: PNG });
+    await page.getByLabel('Verification success').check();
+    await page.getByRole('button', { name: 'Submit' }).click();
+    await page.waitForURL('https://merchant.example/done');
+    expect(errors).toEqual([]);
+    const done = await settled(s.id);
+    expect(done.status).toBe('verified');
+    expect(done.last_verification_report).toMatchObject({ object: 'identity.verification_report', verification_session: s.id });
+    expect(done.last_verification_report.document.files).toHaveLength(1);
+    await page.close();
+  });
+
+  it('failure with a chosen code, then a fresh url from a retrieve, then success', async () => {
+    const s = (await svc.call('POST', SESSIONS, 'type=document')).body;
+    const page = await browser.newPage();
+    await page.goto(s.url);
+    await page.getByLabel('Verification failure').check();
+    await page.getByLabel('Error to report on failure').selectOption('document_expired');
+    await page.getByRole('button', { name: 'Submit' }).click();
+    await page.getByText('Your information was submitted').waitFor();
+    const failed = await settled(s.id);
+    expect(failed.status).toBe('requires_input');
+    expect(failed.last_error.code).toBe('document_expired');
+
+    // The used link now explains itself; the retrieve's new link works and shows the last error.
+    await page.goto(s.url);
+    expect(await page.locator('h1').textContent()).toBe('Link not valid');
+    const fresh = (await svc.call('GET', `${SESSIONS}/${s.id}`)).body.url;
+    await page.goto(fresh);
+    expect(await page.getByRole('alert').textContent()).toContain('expired');
+    await page.getByLabel('Verification success').check();
+    await page.getByRole('button', { name: 'Submit' }).click();
+    await page.getByText('Your information was submitted').waitFor();
+    expect((await settled(s.id)).status).toBe('verified');
+    await page.goto(fresh);
+    expect(await page.locator('h1').textContent()).toBe('Already verified');
+    await page.close();
+  });
+
+  it('an id_number session asks for the person and the number', async () => {
+    const s = (await svc.call('POST', SESSIONS, 'type=id_number')).body;
+    const page = await browser.newPage();
+    await page.goto(s.url);
+    expect(await page.getByLabel('Photo of the front').count()).toBe(0);
+    await page.getByLabel('First name').fill('Jenny');
+    await page.getByLabel('Last name').fill('Rosen');
+    await page.getByLabel('Date of birth').fill('1901-01-01');
+    await page.getByLabel('Number').fill('000000000');
+    await page.getByRole('button', { name: 'Submit' }).click();
+    await page.getByText('Your information was submitted').waitFor();
+    const done = await settled(s.id);
+    expect(done.status).toBe('verified');
+    expect(done.last_verification_report.id_number.status).toBe('verified');
+    await page.close();
+  });
+});
