@@ -20,6 +20,11 @@ if (!values.table) {
   console.error('Usage: npm run create-key -- --table <TableName from the stack outputs> [--live] [--account acct_...]');
   process.exit(2);
 }
+// Url tokens and client secrets carry the account id, in this exact form.
+if (values.account && !/^acct_[0-9A-Za-z]{16}$/.test(values.account)) {
+  console.error('--account must be acct_ followed by 16 letters and digits (as a key created without --account prints).');
+  process.exit(2);
+}
 const doc = documentClient();
 const key = newSecretKey(values.live ?? false);
 const account = values.account ?? newAccountId();

@@ -73,8 +73,10 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
   const endpoint = opts.dynamoEndpoint ?? (dynamo = await startDynamoDbLocal({ dataDir: opts.dataDir })).endpoint;
   try {
     await ensureTable(endpoint, tableName);
-    const doc = documentClient(localClientConfig(endpoint), opts.observeDynamo);
-    const apiKeys = new ApiKeyStore(doc, tableName);
+    // The API's own client (observed by the benchmark) and one for the background workers.
+    const apiDoc = documentClient(localClientConfig(endpoint), opts.observeDynamo);
+    const doc = documentClient(localClientConfig(endpoint));
+    const apiKeys = new ApiKeyStore(apiDoc, tableName);
     const secretKey = opts.secretKey ?? newSecretKey(false);
     if (secretKey.startsWith('sk_live_')) throw new Error('The local service accepts test keys only (sk_test_...).');
     // A key kept in a persisted data directory keeps its account, and so its sessions.
@@ -83,11 +85,11 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
     const events = new EventStore(doc, tableName);
     s3 = await startLocalS3({ dataDir: opts.dataDir && join(opts.dataDir, 'files') });
     const deps: ApiDeps = {
-      sessions: new SessionStore(doc, tableName),
-      idempotency: new IdempotencyStore(doc, tableName),
-      events,
+      sessions: new SessionStore(apiDoc, tableName),
+      idempotency: new IdempotencyStore(apiDoc, tableName),
+      events: new EventStore(apiDoc, tableName),
       files: new FileStore(s3.client, s3.bucket),
-      reports: new ReportStore(doc, tableName),
+      reports: new ReportStore(apiDoc, tableName),
       apiKeys,
     };
 
@@ -133,6 +135,7 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
         await queues?.stop();
         await s3?.stop();
         doc.destroy();
+        apiDoc.destroy();
         await dynamo?.stop();
       },
     };

@@ -1,4 +1,5 @@
 import { invalidRequest, resourceMissing } from '../domain/errors.js';
+import { checkCursors } from './list-cursors.js';
 import { SESSION_EVENT_TYPES, renderEvent } from '../domain/event.js';
 import { isTimeOrderedId } from '../domain/ids.js';
 import { arrayOf, bool, int, obj, parseParams, range, str } from '../domain/params.js';
@@ -36,15 +37,7 @@ export async function listEvents(deps: EventDeps, ctx: CallContext, raw: unknown
   const p = parseParams<Omit<EventListQuery, 'limit'> & { limit?: number; expand?: string[] }>(LIST_PARAMS, raw);
   if (p.type !== undefined && p.types !== undefined)
     throw invalidRequest('You may only specify one of these parameters: type, types.', { code: 'parameters_exclusive', param: 'types' });
-  if (p.starting_after !== undefined && p.ending_before !== undefined)
-    throw invalidRequest('You may only specify one of these parameters: starting_after, ending_before.', {
-      code: 'parameters_exclusive',
-      param: 'ending_before',
-    });
-  for (const param of ['starting_after', 'ending_before'] as const) {
-    const cursor = p[param];
-    if (cursor !== undefined && !isTimeOrderedId(cursor, 'evt')) throw resourceMissing('event', cursor, param);
-  }
+  checkCursors(p, 'evt', (id, param) => resourceMissing('event', id, param));
   if (p.type) checkTypePattern(p.type, 'type');
   p.types?.forEach((t, i) => {
     if (!(SESSION_EVENT_TYPES as string[]).includes(t))

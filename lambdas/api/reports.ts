@@ -1,4 +1,5 @@
-import { invalidRequest, resourceMissing } from '../domain/errors.js';
+import { resourceMissing } from '../domain/errors.js';
+import { checkCursors } from './list-cursors.js';
 import { isTimeOrderedId } from '../domain/ids.js';
 import { arrayOf, int, obj, oneOf, parseParams, range, str } from '../domain/params.js';
 import { renderReport } from '../domain/report.js';
@@ -32,12 +33,7 @@ export async function retrieveReport(deps: ReportDeps, ctx: CallContext, id: str
 
 export async function listReports(deps: ReportDeps, ctx: CallContext, raw: unknown): Promise<HttpResponse> {
   const p = parseParams<Omit<ReportListQuery, 'limit'> & { limit?: number; expand?: string[] }>(LIST_PARAMS, raw);
-  if (p.starting_after !== undefined && p.ending_before !== undefined)
-    throw invalidRequest('You may only specify one of these parameters: starting_after, ending_before.', { code: 'parameters_exclusive', param: 'ending_before' });
-  for (const param of ['starting_after', 'ending_before'] as const) {
-    const cursor = p[param];
-    if (cursor !== undefined && !isTimeOrderedId(cursor, 'vr')) throw resourceMissing('verification report', cursor, param);
-  }
+  checkCursors(p, 'vr', (id, param) => resourceMissing('verification report', id, param));
   const page = await deps.reports.list(ctx.scope, {
     limit: p.limit ?? 10,
     starting_after: p.starting_after,

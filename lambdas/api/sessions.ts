@@ -1,4 +1,5 @@
 import { ApiError, invalidRequest, resourceMissing } from '../domain/errors.js';
+import { checkCursors } from './list-cursors.js';
 import { isTimeOrderedId, timeOrderedId } from '../domain/ids.js';
 import { arrayOf, int, obj, oneOf, parseParams, range, str } from '../domain/params.js';
 import {
@@ -212,15 +213,7 @@ const LIST_PARAMS = obj({
 
 export async function listSessions(deps: SessionDeps, ctx: CallContext, raw: unknown): Promise<HttpResponse> {
   const p = parseParams<Omit<ListQuery, 'limit'> & { limit?: number; expand?: string[] }>(LIST_PARAMS, raw);
-  if (p.starting_after !== undefined && p.ending_before !== undefined)
-    throw invalidRequest('You may only specify one of these parameters: starting_after, ending_before.', {
-      code: 'parameters_exclusive',
-      param: 'ending_before',
-    });
-  for (const param of ['starting_after', 'ending_before'] as const) {
-    const cursor = p[param];
-    if (cursor !== undefined && !isTimeOrderedId(cursor, 'vs')) throw resourceMissing('verification session', cursor, param);
-  }
+  checkCursors(p, 'vs', (id, param) => resourceMissing('verification session', id, param));
   // In lists, expansions name fields of `data`: expand[]=data.verified_outputs.
   const expand = parseExpand(
     (p.expand ?? []).map((e, i) => {

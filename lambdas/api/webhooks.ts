@@ -1,4 +1,5 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { checkCursors } from './list-cursors.js';
 import { ApiError, invalidRequest, resourceMissing } from '../domain/errors.js';
 import { isTimeOrderedId } from '../domain/ids.js';
 import { int, obj, parseParams, str } from '../domain/params.js';
@@ -170,15 +171,7 @@ const LIST_PARAMS = obj({
 export async function listWebhookEndpoints(deps: WebhookRouteDeps, ctx: CallContext, raw: unknown): Promise<HttpResponse> {
   const w = wired(deps);
   const p = parseParams<{ limit?: number; starting_after?: string; ending_before?: string; expand?: string[] }>(LIST_PARAMS, raw);
-  if (p.starting_after !== undefined && p.ending_before !== undefined)
-    throw invalidRequest('You may only specify one of these parameters: starting_after, ending_before.', {
-      code: 'parameters_exclusive',
-      param: 'ending_before',
-    });
-  for (const param of ['starting_after', 'ending_before'] as const) {
-    const cursor = p[param];
-    if (cursor !== undefined && !isTimeOrderedId(cursor, 'we')) throw endpointMissing(cursor, param);
-  }
+  checkCursors(p, 'we', endpointMissing);
   if (p.expand?.length) checkEndpointExpand(p.expand.map((e) => e.replace(/^data\./, '')));
   const page = await w.endpoints.list(ctx.scope, { limit: p.limit ?? 10, starting_after: p.starting_after, ending_before: p.ending_before });
   return { status: 200, body: { object: 'list', data: page.data.map(render), has_more: page.has_more, url: ENDPOINTS_URL } };
