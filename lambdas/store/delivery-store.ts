@@ -1,8 +1,8 @@
-import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, PutCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { EventRecord } from '../domain/event.js';
 import type { Scope } from '../domain/session.js';
 import { type DeliveryRecord, pendingDelta } from '../domain/webhook-delivery.js';
-import { cancellationReasons, errorName } from './dynamo.js';
+import { cancellationReasons, errorName, queryAllWithPrefix } from './dynamo.js';
 import { eventFromItem, eventKey } from './event-store.js';
 import { scopeKey } from './session-store.js';
 import { TTL_ATTRIBUTE, WEBHOOK_DELIVERY_SK_PREFIX } from './table.js';
@@ -158,24 +158,8 @@ export class DeliveryStore {
   }
 
   /** Every delivery of one event (one per endpoint it went to). */
-  async listForEvent(scope: Scope, eventId: string): Promise<DeliveryRecord[]> {
-    const out: DeliveryRecord[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const r = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': scopeKey(scope), ':prefix': `${WEBHOOK_DELIVERY_SK_PREFIX}${eventId}#` },
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
-      );
-      for (const item of r.Items ?? []) out.push(fromItem(item)!);
-      startKey = r.LastEvaluatedKey;
-    } while (startKey);
-    return out;
+  listForEvent(scope: Scope, eventId: string): Promise<DeliveryRecord[]> {
+    return queryAllWithPrefix(this.doc, this.table, { pk: scopeKey(scope), prefix: `${WEBHOOK_DELIVERY_SK_PREFIX}${eventId}#` }, (item) => fromItem(item)!);
   }
 
   /** The event's pending_webhooks moved by `delta`; only an event that exists. */

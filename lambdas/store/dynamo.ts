@@ -1,5 +1,5 @@
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 
 /** Called once per DynamoDB operation (not per HTTP retry) with its consumed capacity. */
@@ -50,4 +50,35 @@ export function cancellationReasons(err: unknown): { code: string; item?: Record
     code: r.Code ?? 'None',
     item: r.Item ? unmarshall(r.Item as Parameters<typeof unmarshall>[0]) : undefined,
   }));
+}
+
+/**
+ * Every item of one partition whose sort key starts with `prefix` (optionally
+ * filtered), reading page after page: for the small sets a worker needs whole.
+ */
+export async function queryAllWithPrefix<T>(
+  doc: DynamoDBDocumentClient,
+  table: string,
+  q: { pk: string; prefix: string; filter?: { expression: string; names: Record<string, string> } },
+  fromItem: (item: Record<string, unknown>) => T,
+): Promise<T[]> {
+  const out: T[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const r = await doc.send(
+      new QueryCommand({
+        TableName: table,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        FilterExpression: q.filter?.expression,
+        ExpressionAttributeNames: q.filter?.names,
+        ExpressionAttributeValues: { ':pk': q.pk, ':prefix': q.prefix },
+        ConsistentRead: true,
+        ExclusiveStartKey: startKey,
+        ReturnConsumedCapacity: 'TOTAL',
+      }),
+    );
+    for (const item of r.Items ?? []) out.push(fromItem(item));
+    startKey = r.LastEvaluatedKey;
+  } while (startKey);
+  return out;
 }

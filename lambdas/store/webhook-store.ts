@@ -1,7 +1,7 @@
-import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Scope } from '../domain/session.js';
 import { MAX_ENDPOINTS_PER_ACCOUNT, type WebhookEndpointRecord } from '../domain/webhook-endpoint.js';
-import { cancellationReasons, errorName, itemOnConditionFailure } from './dynamo.js';
+import { cancellationReasons, errorName, itemOnConditionFailure, queryAllWithPrefix } from './dynamo.js';
 import { type IdempotentRequest, IdempotencyKeyTaken, fromItem as savedFromItem, putSavedResult } from './idempotency.js';
 import { scopeKey } from './session-store.js';
 import { TTL_ATTRIBUTE, WEBHOOK_ENDPOINT_COUNT_SK, WEBHOOK_ENDPOINT_SK_PREFIX } from './table.js';
@@ -239,26 +239,17 @@ export class WebhookEndpointStore {
   }
 
   /** Every endpoint of the account and mode that is not deleted (at most 16): what the fan-out reads. */
-  async listAll(scope: Scope): Promise<StoredEndpoint[]> {
-    const out: StoredEndpoint[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const r = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          FilterExpression: 'attribute_not_exists(#deleted)',
-          ExpressionAttributeNames: { '#deleted': 'deleted_at' },
-          ExpressionAttributeValues: { ':pk': scopeKey(scope), ':prefix': WEBHOOK_ENDPOINT_SK_PREFIX },
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
-      );
-      for (const item of r.Items ?? []) out.push(endpointFromItem(item)!);
-      startKey = r.LastEvaluatedKey;
-    } while (startKey);
-    return out;
+  listAll(scope: Scope): Promise<StoredEndpoint[]> {
+    return queryAllWithPrefix(
+      this.doc,
+      this.table,
+      {
+        pk: scopeKey(scope),
+        prefix: WEBHOOK_ENDPOINT_SK_PREFIX,
+        filter: { expression: 'attribute_not_exists(#deleted)', names: { '#deleted': 'deleted_at' } },
+      },
+      (item) => endpointFromItem(item)!,
+    );
   }
 
   /**

@@ -96,71 +96,47 @@ describe('the bundled API function', () => {
   });
 });
 
+/**
+ * Imports a bundle in a plain Node process with only `env` (plus PATH and a
+ * region) set, evaluates `expression` with its `handler`, and returns what it printed.
+ */
+function runBundle(name: string, file: string, env: Record<string, string>, expression: string): unknown {
+  const script = join(outdir, `load-${name}.mjs`);
+  writeFileSync(script, `const { handler } = await import(${JSON.stringify(file)}); console.log(JSON.stringify(${expression}));`);
+  const run = spawnSync(process.execPath, ['--enable-source-maps', script], {
+    cwd: outdir,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, AWS_REGION: 'eu-west-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
+  });
+  expect(run.stderr).toBe('');
+  return JSON.parse(run.stdout.trim());
+}
+
 describe('the bundled stream publisher', () => {
   it('is self-contained ESM that loads in plain Node and exports the handler', () => {
-    const script = join(outdir, 'load-publisher.mjs');
-    writeFileSync(
-      script,
-      `const { handler } = await import(${JSON.stringify(publisherBundle)}); console.log(typeof handler);`,
-    );
-    const run = spawnSync(process.execPath, ['--enable-source-maps', script], {
-      cwd: outdir,
-      encoding: 'utf8',
-      env: {
-        PATH: process.env.PATH,
-        TABLE_NAME: 'sessions',
-        EVENT_BUS_NAME: 'sessions-events',
-        AWS_REGION: 'eu-west-1',
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      },
-    });
-    expect(run.stderr).toBe('');
-    expect(run.stdout.trim()).toBe('function');
+    expect(runBundle('publisher', publisherBundle, { TABLE_NAME: 'sessions', EVENT_BUS_NAME: 'sessions-events' }, 'typeof handler')).toBe('function');
   });
 });
 
 describe('the bundled checks worker', () => {
   it('is self-contained ESM that loads in plain Node and exports the handler', () => {
-    const script = join(outdir, 'load-checks.mjs');
-    writeFileSync(script, `const { handler } = await import(${JSON.stringify(checksBundle)}); console.log(typeof handler);`);
-    const run = spawnSync(process.execPath, ['--enable-source-maps', script], {
-      cwd: outdir,
-      encoding: 'utf8',
-      env: {
-        PATH: process.env.PATH,
-        TABLE_NAME: 'sessions',
-        FILES_BUCKET: 'files',
-        CHECKS_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/checks',
-        AWS_REGION: 'eu-west-1',
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      },
-    });
-    expect(run.stderr).toBe('');
-    expect(run.stdout.trim()).toBe('function');
+    const env = {
+      TABLE_NAME: 'sessions',
+      FILES_BUCKET: 'files',
+      CHECKS_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/checks',
+    };
+    expect(runBundle('checks', checksBundle, env, 'typeof handler')).toBe('function');
   });
 });
 
 describe('the bundled webhook functions', () => {
   it.each(['fanOut', 'delivery'] as const)('%s is self-contained ESM that loads in plain Node and handles an empty batch', (name) => {
-    const script = join(outdir, `load-${name}.mjs`);
-    writeFileSync(
-      script,
-      `const { handler } = await import(${JSON.stringify(webhookBundles[name])}); console.log(JSON.stringify(await handler({ Records: [] })));`,
-    );
-    const run = spawnSync(process.execPath, ['--enable-source-maps', script], {
-      cwd: outdir,
-      encoding: 'utf8',
-      env: {
-        PATH: process.env.PATH,
-        TABLE_NAME: 'sessions',
-        WEBHOOK_DELIVERY_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/webhook-delivery',
-        WEBHOOK_DELIVERY_DLQ_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/webhook-delivery-dlq',
-        EVENT_BUS_NAME: 'sessions-events',
-        AWS_REGION: 'eu-west-1',
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      },
-    });
-    expect(run.stderr).toBe('');
-    expect(JSON.parse(run.stdout.trim())).toEqual({ batchItemFailures: [] });
+    const env = {
+      TABLE_NAME: 'sessions',
+      WEBHOOK_DELIVERY_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/webhook-delivery',
+      WEBHOOK_DELIVERY_DLQ_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/webhook-delivery-dlq',
+      EVENT_BUS_NAME: 'sessions-events',
+    };
+    expect(runBundle(name, webhookBundles[name], env, 'await handler({ Records: [] })')).toEqual({ batchItemFailures: [] });
   });
 });
