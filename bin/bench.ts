@@ -214,7 +214,7 @@ const records = Array.from({ length: 100 }, (_, i) => {
   const s = { ...batchSession, id: timeOrderedId('vs', Date.now() + i), updated_ms: Date.now() + i };
   return { eventName: 'INSERT' as const, dynamodb: { Keys: marshall({ pk: 'x', sk: `VS#${s.id}` }) as never, NewImage: marshall(s, { removeUndefinedValues: true }) as never, SequenceNumber: String(i) } };
 });
-const publisher = createStreamPublisher({ events: eventStore, bus: { put: async () => ({ failed: [] }) }, apiVersion: API_VERSION });
+const publisher = createStreamPublisher({ events: eventStore, bus: { put: async () => ({ failed: [] }) }, apiVersion: API_VERSION, redactions: { send: async () => {} } });
 const tp = performance.now();
 await publisher({ Records: records });
 const batchMs = performance.now() - tp;

@@ -26,13 +26,10 @@ export const API_TABLE_ACTIONS = [
 /**
  * The S3 actions the API handler needs on the users' images, on object keys
  * (`bucket/*`): PutObject to presign the page's uploads (a presigned URL
- * carries the permissions of the function that signed it), DeleteObject for
- * redaction (DeleteObjects authorizes each key as DeleteObject). It never
- * reads an image.
+ * carries the permissions of the function that signed it). It never reads,
+ * lists or deletes an image: the redaction worker deletes them (lib/redaction.ts).
  */
-export const API_OBJECT_ACTIONS = ['s3:PutObject', 's3:DeleteObject'] as const;
-/** On the bucket itself: redaction lists a session's prefix to find its images. */
-export const API_BUCKET_ACTIONS = ['s3:ListBucket'] as const;
+export const API_OBJECT_ACTIONS = ['s3:PutObject'] as const;
 
 export interface ApiProps {
   /** The service table the handler reads and writes. */
@@ -81,7 +78,6 @@ export class Api extends Construct {
     this.handler.addToRolePolicy(
       new PolicyStatement({ actions: [...API_OBJECT_ACTIONS], resources: [props.bucket.arnForObjects('*')] }),
     );
-    this.handler.addToRolePolicy(new PolicyStatement({ actions: [...API_BUCKET_ACTIONS], resources: [props.bucket.bucketArn] }));
 
     this.httpApi = new HttpApi(this, 'HttpApi', {
       description: 'Stripe-compatible Identity VerificationSession API',

@@ -75,9 +75,10 @@ export class Events extends Construct {
         EVENT_BUS_NAME: this.bus.eventBusName,
       },
     });
-    // The publisher stores each event with a conditional PutItem and writes
-    // nothing else; the event source adds the stream read permissions.
-    props.table.grant(this.publisher, 'dynamodb:PutItem');
+    // The publisher stores each event with a conditional PutItem and adds its id
+    // to the session's event list with an UpdateItem; the event source adds the
+    // stream read permissions.
+    props.table.grant(this.publisher, 'dynamodb:PutItem', 'dynamodb:UpdateItem');
     this.bus.grantPutEventsTo(this.publisher);
 
     this.streamFailures = this.deadLetterQueue('StreamFailures', Duration.days(14));
@@ -149,17 +150,22 @@ export class Events extends Construct {
   }
 
   private deadLetterAlarm(id: string, queue: Queue): Alarm {
-    return queue
-      .metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: Stats.MAXIMUM })
-      .createAlarm(this, `${id}Alarm`, {
-        alarmDescription: `Messages are waiting in dead-letter queue ${queue.node.path}: inspect them, then redrive or delete`,
-        threshold: 0,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        // SQS reports no datapoint for a queue that stays empty and unused.
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      });
+    return deadLetterAlarm(this, id, queue);
   }
+}
+
+/** An alarm in alarm at the first message waiting in a dead-letter queue. */
+export function deadLetterAlarm(scope: Construct, id: string, queue: Queue): Alarm {
+  return queue
+    .metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: Stats.MAXIMUM })
+    .createAlarm(scope, `${id}Alarm`, {
+      alarmDescription: `Messages are waiting in dead-letter queue ${queue.node.path}: inspect them, then redrive or delete`,
+      threshold: 0,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      // SQS reports no datapoint for a queue that stays empty and unused.
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
 }
 
 /** `webhooks` -> `Webhooks`, `checks-worker` -> `ChecksWorker`: a construct id or output name from a route name. */

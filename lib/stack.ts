@@ -4,6 +4,7 @@ import { Api } from './api.js';
 import { Checks } from './checks.js';
 import { Events, pascalCase } from './events.js';
 import { FILE_RETENTION_DAYS, Files } from './files.js';
+import { Redaction } from './redaction.js';
 import { Store } from './store.js';
 import { Webhooks } from './webhooks.js';
 
@@ -23,6 +24,7 @@ export class VerificationSessionsStack extends Stack {
   readonly files: Files;
   readonly checks: Checks;
   readonly webhooks: Webhooks;
+  readonly redaction: Redaction;
 
   constructor(scope: Construct, id: string, props: VerificationSessionsStackProps = {}) {
     super(scope, id, props);
@@ -32,6 +34,7 @@ export class VerificationSessionsStack extends Stack {
     this.api = new Api(this, 'Api', { table: this.store.table, bucket: this.files.bucket });
     this.events = new Events(this, 'Events', { table: this.store.table });
     this.checks = new Checks(this, 'Checks', { table: this.store.table, bucket: this.files.bucket, queue: this.events.queues.checks });
+    this.redaction = new Redaction(this, 'Redaction', { table: this.store.table, bucket: this.files.bucket, publisher: this.events.publisher });
     this.webhooks = new Webhooks(this, 'Webhooks', { table: this.store.table, eventsQueue: this.events.queues.webhooks, bus: this.events.bus, api: this.api.handler });
 
     new CfnOutput(this, 'ApiUrl', {

@@ -12,6 +12,7 @@ import { type LocalQueues, startLocalQueues } from './sqs.js';
 import { StreamPoller } from './stream-poller.js';
 import { type LocalWebhooks, type LocalWebhooksTuning, startLocalWebhooks } from './webhooks.js';
 import { startLocalChecks } from './checks.js';
+import { type LocalRedaction, startLocalRedaction } from './redaction.js';
 import type { QueuePoller } from './queue-poller.js';
 import { type LocalS3, startLocalS3 } from './s3.js';
 import { FileStore } from '../lambdas/store/file-store.js';
@@ -48,6 +49,10 @@ export interface LocalService {
   bus: LocalBus;
   /** The webhook delivery queue, its dead-letter queue, and the fan-out and delivery pollers. */
   webhooks: LocalWebhooks;
+  /** The redaction queue and its worker. */
+  redaction: LocalRedaction;
+  /** The S3-compatible server holding the users' files. */
+  s3: LocalS3;
   port: number;
   secretKey: string;
   account: string;
@@ -70,6 +75,7 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
   let s3: LocalS3 | undefined;
   let checks: QueuePoller | undefined;
   let webhooks: LocalWebhooks | undefined;
+  let redaction: LocalRedaction | undefined;
   const endpoint = opts.dynamoEndpoint ?? (dynamo = await startDynamoDbLocal({ dataDir: opts.dataDir })).endpoint;
   try {
     await ensureTable(endpoint, tableName);
@@ -96,11 +102,12 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
     // Events: the table's stream -> the publisher handler -> the local bus -> the routes' queues.
     queues = await startLocalQueues();
     const bus = new LocalBus(queues.client, queues.urls);
+    redaction = await startLocalRedaction({ doc, tableName, sqs: queues.client, s3, log: opts.log });
     poller = new StreamPoller({
       endpoint,
       tableName,
       checkpoints: doc,
-      handler: createStreamPublisher({ events, bus, apiVersion: API_VERSION }),
+      handler: createStreamPublisher({ events, bus, apiVersion: API_VERSION, redactions: redaction.queue }),
       log: opts.log,
     });
     await poller.start();
@@ -121,6 +128,8 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
       queues,
       bus,
       webhooks,
+      redaction,
+      s3,
       port,
       secretKey,
       account: scope.account,
@@ -132,6 +141,7 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
         await checks?.stop();
         await webhooks?.stop();
         await poller?.stop();
+        await redaction?.stop();
         await queues?.stop();
         await s3?.stop();
         doc.destroy();
@@ -143,6 +153,7 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
     await checks?.stop();
     await webhooks?.stop();
     await poller?.stop();
+    await redaction?.stop();
     await queues?.stop();
     await s3?.stop();
     await dynamo?.stop();

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createSqsServer } from 'local-aws-sqs';
-import { ROUTES, type Route, type RouteName } from '../lambdas/events/routing.js';
+import { type QueueSettings, ROUTES, type Route, type RouteName } from '../lambdas/events/routing.js';
 
 export interface LocalQueues {
   endpoint: string;
@@ -29,21 +29,7 @@ export async function startLocalQueues(opts: { port?: number; prefix?: string } 
   const client = new SQSClient(sqsClientConfig(endpoint));
   const urls = {} as LocalQueues['urls'];
   for (const [name, route] of Object.entries(ROUTES) as [RouteName, Route][]) {
-    const base = `${opts.prefix ?? ''}${route.name}`;
-    const dlq = (await client.send(new CreateQueueCommand({
-      QueueName: `${base}-dlq`,
-      Attributes: { MessageRetentionPeriod: String(route.queue.dlqRetentionSeconds) },
-    }))).QueueUrl!;
-    const dlqArn = (await client.send(new GetQueueAttributesCommand({ QueueUrl: dlq, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
-    const queue = (await client.send(new CreateQueueCommand({
-      QueueName: base,
-      Attributes: {
-        VisibilityTimeout: String(route.queue.visibilityTimeoutSeconds),
-        MessageRetentionPeriod: String(route.queue.retentionSeconds),
-        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: route.queue.maxReceiveCount }),
-      },
-    }))).QueueUrl!;
-    urls[name] = { queue, dlq };
+    urls[name] = await createQueueWithDeadLetter(client, `${opts.prefix ?? ''}${route.name}`, route.queue);
   }
   return {
     endpoint,
@@ -55,4 +41,25 @@ export async function startLocalQueues(opts: { port?: number; prefix?: string } 
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** A queue and its dead-letter queue, with the settings the CDK stack gives them. */
+export async function createQueueWithDeadLetter(client: SQSClient, name: string, settings: QueueSettings): Promise<{ queue: string; dlq: string }> {
+  const dlq = (
+    await client.send(new CreateQueueCommand({ QueueName: `${name}-dlq`, Attributes: { MessageRetentionPeriod: String(settings.dlqRetentionSeconds) } }))
+  ).QueueUrl!;
+  const dlqArn = (await client.send(new GetQueueAttributesCommand({ QueueUrl: dlq, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
+  const queue = (
+    await client.send(
+      new CreateQueueCommand({
+        QueueName: name,
+        Attributes: {
+          VisibilityTimeout: String(settings.visibilityTimeoutSeconds),
+          MessageRetentionPeriod: String(settings.retentionSeconds),
+          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: settings.maxReceiveCount }),
+        },
+      }),
+    )
+  ).QueueUrl!;
+  return { queue, dlq };
 }

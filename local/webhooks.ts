@@ -1,4 +1,4 @@
-import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type WebhookApiDeps, webhookApiDeps } from '../lambdas/api/webhooks.js';
 import { API_VERSION } from '../lambdas/domain/api-version.js';
@@ -12,6 +12,7 @@ import type { RetrySchedule } from '../lambdas/webhooks/schedule.js';
 import type { HostLookup } from '../lambdas/webhooks/url-policy.js';
 import { createDeliveryWorker } from '../lambdas/webhooks/worker.js';
 import { QueuePoller } from './queue-poller.js';
+import { createQueueWithDeadLetter } from './sqs.js';
 
 /** What tests and the benchmark may change about local webhook delivery. */
 export interface LocalWebhooksTuning {
@@ -62,21 +63,7 @@ export async function startLocalWebhooks(
   const { sqs, doc, tableName } = opts;
   const settings = WEBHOOK_DELIVERY_QUEUE.queue;
   const base = `${opts.prefix ?? ''}${WEBHOOK_DELIVERY_QUEUE.name}`;
-  const dlq = (await sqs.send(new CreateQueueCommand({ QueueName: `${base}-dlq`, Attributes: { MessageRetentionPeriod: String(settings.dlqRetentionSeconds) } })))
-    .QueueUrl!;
-  const dlqArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlq, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
-  const queueUrl = (
-    await sqs.send(
-      new CreateQueueCommand({
-        QueueName: base,
-        Attributes: {
-          VisibilityTimeout: String(settings.visibilityTimeoutSeconds),
-          MessageRetentionPeriod: String(settings.retentionSeconds),
-          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: settings.maxReceiveCount }),
-        },
-      }),
-    )
-  ).QueueUrl!;
+  const { queue: queueUrl, dlq } = await createQueueWithDeadLetter(sqs, base, settings);
 
   const queue = new SqsDeliveryQueue(sqs, queueUrl, dlq);
   const endpoints = new WebhookEndpointStore(doc, tableName);

@@ -1,5 +1,6 @@
 import { ApiError } from '../domain/errors.js';
-import { type IdempotentRequest, type IdempotencyStore, IdempotencyKeyTaken, resolve, type SavedResult } from '../store/idempotency.js';
+import type { SavedKeyRef } from '../domain/session.js';
+import { IDEMPOTENCY_TTL_SECONDS, type IdempotentRequest, type IdempotencyStore, IdempotencyKeyTaken, resolve, type SavedResult } from '../store/idempotency.js';
 import type { HttpResponse } from './http.js';
 import type { CallContext } from './sessions.js';
 
@@ -50,4 +51,16 @@ export async function replayIfSaved(deps: { idempotency: IdempotencyStore }, ctx
   if (!ctx.idempotency) return undefined;
   const saved = await deps.idempotency.get(ctx.scope, ctx.idempotency.key, ctx.nowMs);
   return saved ? answerFromSaved(saved, ctx.idempotency) : undefined;
+}
+
+/**
+ * The session's list of saved results that show it, with this request's key
+ * added and expired ones dropped: written with the change, so redaction knows
+ * exactly which saved results to rewrite.
+ */
+export function withSavedKey(refs: SavedKeyRef[] | undefined, req: IdempotentRequest | undefined, nowMs: number): SavedKeyRef[] | undefined {
+  if (!req) return refs;
+  const now = Math.floor(nowMs / 1000);
+  const kept = (refs ?? []).filter((r) => r.expires_at > now && r.key !== req.key);
+  return [...kept, { key: req.key, expires_at: now + IDEMPOTENCY_TTL_SECONDS }];
 }

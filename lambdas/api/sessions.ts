@@ -17,17 +17,18 @@ import {
   applyUpdate,
   newSession,
   parseExpand,
+  redactedRefusal,
   refusal,
   renderSession,
 } from '../domain/session.js';
 import { type Action, STATUSES, isAllowed } from '../domain/state-machine.js';
 import { type IdempotentRequest, type IdempotencyStore, IdempotencyKeyTaken } from '../store/idempotency.js';
 import { type ListQuery, type SessionStore, StaleSession } from '../store/session-store.js';
-import { type FileStore, sessionPrefix } from '../store/file-store.js';
+import type { FileStore } from '../store/file-store.js';
 import type { ReportStore } from '../store/report-store.js';
 import { redactReport, renderReport } from '../domain/report.js';
 import type { HttpResponse } from './http.js';
-import { answerFromSaved, saveRefusal } from './idempotent.js';
+import { answerFromSaved, saveRefusal, withSavedKey } from './idempotent.js';
 
 /** Everything a use case needs about the caller and the request. */
 export interface CallContext {
@@ -59,7 +60,8 @@ async function render(deps: SessionDeps, s: SessionRecord, ctx: CallContext, exp
   const body = renderSession(s, { nowSeconds: Math.floor(ctx.nowMs / 1000), pageBaseUrl: ctx.pageBaseUrl, expand });
   if (expand.has('last_verification_report') && s.last_verification_report) {
     const report = await deps.reports.get(ctx.scope, s.last_verification_report);
-    body.last_verification_report = report ? renderReport(report) : null;
+    // Until the redaction worker reaches the report, show it as it will be.
+    body.last_verification_report = report ? renderReport(s.redaction ? redactReport(report) : report) : null;
   }
   return body;
 }
@@ -73,6 +75,7 @@ export async function createSession(deps: SessionDeps, ctx: CallContext, raw: un
     nowMs: ctx.nowMs,
     request: ctx.request,
   });
+  session.saved_keys = withSavedKey(undefined, ctx.idempotency, ctx.nowMs);
   const body = await render(deps, session, ctx, expand);
   try {
     await deps.sessions.commit(
@@ -119,6 +122,7 @@ async function changeSession(
       if (!(err instanceof StaleSession)) throw err;
       if (!err.current) throw sessionMissing(id);
       if (!isAllowed(action, err.current.status)) throw refusal(action, err.current.status);
+      if (err.current.redaction) throw redactedRefusal(action);
       // Allowed status but the fast path's condition failed: fall back to read-modify-write.
     }
   }
@@ -138,6 +142,7 @@ async function changeSession(
     } catch (err) {
       return saveRefusal(deps, ctx, err);
     }
+    next.saved_keys = withSavedKey(session.saved_keys, key, ctx.nowMs);
     const body = await render(deps, next, ctx, expand);
     try {
       await deps.sessions.commit(next, { action, version: session.version }, key && { req: key, status: 200, body, nowMs: ctx.nowMs });
@@ -169,28 +174,23 @@ export async function cancelSession(deps: SessionDeps, ctx: CallContext, id: str
   return changeSession(deps, ctx, id, 'cancel', parseExpand(expand), applyCancel, () => deps.sessions.cancel(ctx.scope, id, stampOf(ctx)));
 }
 
+/**
+ * Redaction, as Stripe does it: the session loses its personal data at once
+ * and answers with `redaction.status: processing`; the redaction worker then
+ * redacts every other copy (events, saved results, reports, files) and sets
+ * `redacted`, which sends the redacted event. Asked again, it answers with the
+ * session as it is.
+ */
 export async function redactSession(deps: SessionDeps, ctx: CallContext, id: string, raw: unknown): Promise<HttpResponse> {
   const { expand } = parseParams<{ expand?: string[] }>(EXPAND_ONLY_PARAMS, raw);
   const expandSet = parseExpand(expand);
-  const response = await changeSession(deps, ctx, id, 'redact', expandSet, (s, stamp) => {
-    // Redacting twice changes nothing: answer with the session as it is.
+  return changeSession(deps, ctx, id, 'redact', expandSet, (s, stamp) => {
     if (s.redaction) throw new AlreadyRedacted(s);
     return applyRedact(s, stamp);
   }).catch(async (err) => {
     if (err instanceof AlreadyRedacted) return { status: 200, body: await render(deps, err.session, ctx, expandSet) };
     throw err;
   });
-  // The session is redacted first (refused while processing); then its reports
-  // and files. A redact that failed half-way is finished by the next one.
-  if (response.status === 200) await redactReportsAndFiles(deps, ctx.scope, id);
-  return response;
-}
-
-async function redactReportsAndFiles(deps: SessionDeps, scope: Scope, sessionId: string) {
-  for (const report of await deps.reports.allOfSession(scope, sessionId)) {
-    if (!report.redacted) await deps.reports.replace(redactReport(report));
-  }
-  await deps.files.deletePrefix(sessionPrefix(scope, sessionId));
 }
 
 class AlreadyRedacted extends Error {

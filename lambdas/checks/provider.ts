@@ -176,6 +176,11 @@ export function recordOutcome(
     : (outcome.last_error ?? settled.last_error ?? failure('document_unverified_other', 'The verification did not complete.'));
   const action = passed ? 'checks_passed' : 'checks_failed';
   const status = nextStatus(action, 'processing') as 'verified' | 'requires_input';
+  // A failed attempt keeps no full ID number: its last 4 characters say which one it was.
+  if (!passed) {
+    if (checks.id_number?.id_number) checks.id_number.id_number = lastFour(checks.id_number.id_number);
+    if (checks.document?.number) checks.document.number = lastFour(checks.document.number);
+  }
 
   const report: ReportRecord = {
     id: ctx.reportId,
@@ -215,6 +220,8 @@ export const ID_NUMBER_TYPES: readonly IdNumberType[] = ['br_cpf', 'sg_nric', 'u
 
 export const idNumberTypeOf = (type: string | undefined): IdNumberType | null =>
   (ID_NUMBER_TYPES as readonly string[]).includes(type ?? '') ? (type as IdNumberType) : null;
+
+const lastFour = (value: string) => value.replace(/[^0-9A-Za-z]/g, '').slice(-4);
 
 /** Only the last 4 digits of a US SSN are kept, as Stripe shows them. */
 export function storedIdNumber(number: string, type: string | undefined): string {

@@ -85,6 +85,10 @@ export function createChecksWorker(deps: ChecksWorkerDeps) {
       s.last_error = result.session.last_error;
       s.verified_outputs = result.session.verified_outputs as SessionRecord['verified_outputs'];
       s.last_verification_report = result.session.last_verification_report;
+      s.report_ids = [...(s.report_ids ?? []), result.report.id];
+      // Once the checks end, the submission keeps only what says what was sent: the
+      // ID number, names and date of birth now live only in the report and verified_outputs.
+      if (s.submission) s.submission = { ...s.submission, id_number: null };
     });
     try {
       await deps.sessions.commitWithReport(next, { action: result.action, version: session.version }, reportItem(result.report));

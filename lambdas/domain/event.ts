@@ -1,5 +1,5 @@
 import { derivedTimeOrderedId } from './ids.js';
-import { type SessionRecord, renderSession } from './session.js';
+import { type SessionRecord, redactRenderedSession, renderSession } from './session.js';
 import { type SessionEventName, eventsForChange } from './state-machine.js';
 
 /**
@@ -56,11 +56,13 @@ export function eventsFromChange(
 ): EventRecord[] {
   if (!after) return []; // items are never deleted by the API; TTL does not apply to sessions
   const names = eventsForChange(
-    before && { status: before.status, redacted: before.redaction !== null },
-    { status: after.status, redacted: after.redaction !== null },
+    before && { status: before.status, redacted: before.redaction?.status === 'redacted' },
+    { status: after.status, redacted: after.redaction?.status === 'redacted' },
   );
   const object = eventView(after);
-  const previous = before ? previousAttributes(eventView(before), object) : undefined;
+  let previous = before ? previousAttributes(eventView(before), object) : undefined;
+  // The old values of a session being redacted are exactly what the redaction removes.
+  if (previous && after.redaction !== null) previous = redactRenderedSession(previous);
   return names.map((name, seq) => {
     const type = `${SESSION_EVENT_PREFIX}${name}`;
     const event: EventRecord = {
@@ -81,6 +83,17 @@ export function eventsFromChange(
     if (previous && name !== 'created') event.data.previous_attributes = previous;
     return event;
   });
+}
+
+/**
+ * A stored event of a redacted session: `data.object` and
+ * `previous_attributes` redacted as the session is. Webhook attempts, resends
+ * and the events API read the stored event, so they all show this version.
+ */
+export function redactEvent(e: EventRecord): EventRecord {
+  const data: EventRecord['data'] = { object: redactRenderedSession(e.data.object) };
+  if (e.data.previous_attributes) data.previous_attributes = redactRenderedSession(e.data.previous_attributes);
+  return { ...e, data };
 }
 
 /** The event as the API and webhooks show it. */

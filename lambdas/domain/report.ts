@@ -294,34 +294,50 @@ function redactAddress(a: Address | null): Address | null {
  * type stay: they say what happened without saying who it happened to.
  */
 export function redactReport(rec: ReportRecord): ReportRecord {
-  const d = rec.document;
-  const n = rec.id_number;
   return {
     ...structuredClone(rec),
-    document: d && {
-      ...d,
-      address: redactAddress(d.address),
-      dob: redactDate(d.dob),
-      expiration_date: redactDate(d.expiration_date),
-      first_name: redactText(d.first_name),
-      issued_date: redactDate(d.issued_date),
-      issuing_country: redactText(d.issuing_country),
-      last_name: redactText(d.last_name),
-      number: redactText(d.number),
-      sex: d.sex === null ? null : REDACTED,
-      unparsed_place_of_birth: redactText(d.unparsed_place_of_birth),
-      unparsed_sex: redactText(d.unparsed_sex),
-    },
-    id_number: n && {
-      ...n,
-      dob: redactDate(n.dob),
-      first_name: redactText(n.first_name),
-      id_number: redactText(n.id_number),
-      last_name: redactText(n.last_name),
-    },
+    document: rec.document && redactDocument(rec.document),
+    id_number: rec.id_number && redactIdNumber(rec.id_number),
     files: null,
     redacted: true,
   };
+}
+
+type DocumentData = Omit<DocumentCheck, 'status' | 'error' | 'type'>;
+type IdNumberData = Omit<IdNumberCheck, 'status' | 'error' | 'id_number_type'>;
+
+function redactDocument<T extends DocumentData>(d: T): T {
+  return {
+    ...d,
+    address: redactAddress(d.address),
+    dob: redactDate(d.dob),
+    expiration_date: redactDate(d.expiration_date),
+    first_name: redactText(d.first_name),
+    issued_date: redactDate(d.issued_date),
+    issuing_country: redactText(d.issuing_country),
+    last_name: redactText(d.last_name),
+    number: redactText(d.number),
+    sex: d.sex === null ? null : REDACTED,
+    unparsed_place_of_birth: redactText(d.unparsed_place_of_birth),
+    unparsed_sex: redactText(d.unparsed_sex),
+  };
+}
+
+function redactIdNumber<T extends IdNumberData>(n: T): T {
+  return { ...n, dob: redactDate(n.dob), first_name: redactText(n.first_name), id_number: redactText(n.id_number), last_name: redactText(n.last_name) };
+}
+
+/**
+ * The same redaction for a report as the API rendered it (an expanded
+ * `last_verification_report` inside a saved Idempotency-Key result): the file
+ * references go, as the files themselves do.
+ */
+export function redactRenderedReport(obj: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...obj };
+  if (out.document) out.document = { ...redactDocument(out.document as DocumentData), files: null };
+  if (out.id_number) out.id_number = redactIdNumber(out.id_number as IdNumberData);
+  if (out.selfie) out.selfie = { ...(out.selfie as Record<string, unknown>), document: null, selfie: null };
+  return out;
 }
 
 /** The same redaction for a session's verified_outputs (dates with null parts, enums kept valid). */

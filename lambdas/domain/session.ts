@@ -1,8 +1,8 @@
 import { ApiError, invalidRequest } from './errors.js';
-import { type VerifiedOutputs, redactVerifiedOutputs } from './report.js';
+import { type VerifiedOutputs, redactRenderedReport, redactVerifiedOutputs } from './report.js';
 import { METADATA_LIMITS, arrayOf, bool, metadata, obj, oneOf, str } from './params.js';
 import { clientSecretFor, newSecretSeed, pageUrlFor } from './secrets.js';
-import { INITIAL_STATUS, type Action, type Status, nextStatus, refusalMessage } from './state-machine.js';
+import { INITIAL_STATUS, REFUSED_WHILE_REDACTING, type Action, type Status, nextStatus, refusalMessage } from './state-machine.js';
 
 export const SESSION_TYPES = ['document', 'id_number'] as const;
 export const DOCUMENT_TYPES = ['driving_license', 'id_card', 'passport'] as const;
@@ -67,8 +67,24 @@ export interface SessionRecord {
   updated_ms: number;
   /** The API request that made the last write; null for changes the system made (checks). */
   last_request: RequestRef | null;
-  /** What the user submitted for the current attempt; null before and after redaction. */
+  /**
+   * What the user submitted for the current attempt; null before it. Once the
+   * checks end it keeps no ID number, names or date of birth; null once redacted.
+   */
   submission: Submission | null;
+  /**
+   * The Idempotency-Keys whose saved result is a copy of this session, until
+   * they expire: redaction rewrites exactly these, without a scan.
+   */
+  saved_keys?: SavedKeyRef[];
+  /** Every report of this session (one per attempt): redaction rewrites exactly these. */
+  report_ids?: string[];
+}
+
+/** An Idempotency-Key whose saved result shows a session, and when the saved result expires (unix seconds). */
+export interface SavedKeyRef {
+  key: string;
+  expires_at: number;
 }
 
 /** Files are stored under keys of the session's own prefix (see lambdas/store/file-store.ts). */
@@ -247,6 +263,11 @@ export function newSession(
   };
 }
 
+/** A change refused because the session is redacted (or being redacted). */
+export function redactedRefusal(action: Action): ApiError {
+  return invalidRequest(`You cannot ${action} this VerificationSession because it has been redacted.`, { code: 'session_status_invalid' });
+}
+
 /** A refused transition: 400 with the current status in the message. */
 export function refusal(action: Action, current: Status): ApiError {
   return invalidRequest(refusalMessage(action, current), { code: 'session_status_invalid' });
@@ -261,6 +282,7 @@ export function transition(
 ): SessionRecord {
   const to = nextStatus(action, session.status);
   if (to === undefined) throw refusal(action, session.status);
+  if (session.redaction && REFUSED_WHILE_REDACTING.includes(action)) throw redactedRefusal(action);
   const next: SessionRecord = structuredClone(session);
   change(next);
   next.status = to;
@@ -282,17 +304,40 @@ export function applyUpdate(session: SessionRecord, params: UpdateParams, stamp:
 export const applyCancel = (session: SessionRecord, stamp: ChangeStamp) => transition(session, 'cancel', stamp);
 
 /**
- * Redaction replaces personal data with `[redacted]`, empties metadata and
- * deletes the secret seed. From `requires_input` it also cancels the session.
+ * The personal data the session item itself holds, replaced: metadata emptied,
+ * provided details and verified outputs `[redacted]`, the secret seed deleted
+ * (no url or client secret works again), the submission dropped unless the
+ * checks still need it.
+ */
+function scrubSession(s: SessionRecord, keepSubmission: boolean) {
+  s.metadata = {};
+  s.secret_seed = null;
+  if (!keepSubmission) s.submission = null;
+  if (s.provided_details) s.provided_details = redactValues(s.provided_details) as ProvidedDetails;
+  // Dates stay integers-or-null and enums stay valid, as Stripe's schema requires.
+  if (s.verified_outputs) s.verified_outputs = redactVerifiedOutputs(s.verified_outputs as VerifiedOutputs) as Record<string, unknown>;
+}
+
+/**
+ * The merchant's redact: the session item loses its personal data at once and
+ * `redaction.status` is `processing` until every other copy (events, saved
+ * Idempotency-Key results, reports, files) is redacted too, which
+ * `applyFinishRedaction` records. From `requires_input` it also cancels the
+ * session; while `processing` the submission stays until the checks end.
  */
 export function applyRedact(session: SessionRecord, stamp: ChangeStamp): SessionRecord {
   return transition(session, 'redact', stamp, (s) => {
-    s.metadata = {};
-    s.secret_seed = null;
-    s.submission = null;
-    if (s.provided_details) s.provided_details = redactValues(s.provided_details) as ProvidedDetails;
-    // Dates stay integers-or-null and enums stay valid, as Stripe's schema requires.
-    if (s.verified_outputs) s.verified_outputs = redactVerifiedOutputs(s.verified_outputs as VerifiedOutputs) as Record<string, unknown>;
+    scrubSession(s, s.status === 'processing');
+    s.redaction = { status: 'processing' };
+  });
+}
+
+/** Every copy is redacted: `redaction.status: redacted` (and a session the checks sent back to requires_input is canceled). */
+export function applyFinishRedaction(session: SessionRecord, stamp: ChangeStamp): SessionRecord {
+  if (session.redaction?.status !== 'processing')
+    throw invalidRequest('This VerificationSession has no redaction in progress.', { code: 'session_status_invalid' });
+  return transition(session, 'finish_redaction', stamp, (s) => {
+    scrubSession(s, false);
     s.redaction = { status: 'redacted' };
   });
 }
@@ -340,6 +385,29 @@ export function renderSession(s: SessionRecord, ctx: RenderContext) {
     url: live ? pageUrlFor(ctx.pageBaseUrl, s, ctx.nowSeconds) : null,
   };
   if (ctx.expand?.has('verified_outputs')) out.verified_outputs = sortKeysDeep(s.verified_outputs);
+  return out;
+}
+
+/** Fields of the rendered session that hold personal data. */
+const PERSONAL_SESSION_FIELDS = ['metadata', 'provided_details', 'verified_outputs', 'client_secret', 'url'] as const;
+
+/**
+ * A copy of a rendered session (in a stored event, in `previous_attributes`,
+ * in a saved Idempotency-Key result) with its personal data redacted as the
+ * session itself is: the same shape, `[redacted]` values, no url or client
+ * secret, an expanded report redacted too. Other fields are kept.
+ */
+export function redactRenderedSession(obj: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...obj };
+  for (const field of PERSONAL_SESSION_FIELDS) {
+    if (!(field in out) || out[field] === null) continue;
+    if (field === 'metadata') out.metadata = {};
+    else if (field === 'client_secret' || field === 'url') out[field] = null;
+    else if (field === 'verified_outputs') out.verified_outputs = redactVerifiedOutputs(out.verified_outputs as VerifiedOutputs);
+    else out[field] = redactValues(out[field]);
+  }
+  const report = out.last_verification_report;
+  if (report && typeof report === 'object') out.last_verification_report = redactRenderedReport(report as Record<string, unknown>);
   return out;
 }
 

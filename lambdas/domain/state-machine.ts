@@ -12,7 +12,9 @@ export type Action =
   | 'checks_passed' //   the checks worker verified everything
   | 'checks_failed' //   a check failed: back to requires_input with last_error
   | 'cancel'
-  | 'redact'
+  | 'redact' //          the merchant asks for redaction: personal data on the session goes at once,
+  //                     the copies elsewhere follow (redaction.status: processing)
+  | 'finish_redaction' // every copy is redacted: redaction.status becomes redacted
   | 'update'; //         the merchant changes type, options, metadata, provided_details
 
 /** Event names (without the `identity.verification_session.` prefix). */
@@ -30,8 +32,15 @@ export const TRANSITIONS: Readonly<Record<Action, Rule>> = {
   checks_passed: { verb: 'verify', from: { processing: 'verified' } },
   checks_failed: { verb: 'fail', from: { processing: 'requires_input' } },
   cancel: { verb: 'cancel', from: { requires_input: 'canceled' } },
+  // While processing, a redact is accepted as pending: the checks still need the
+  // submission. When they end (verified or requires_input), finish_redaction runs.
   redact: {
     verb: 'redact',
+    from: { requires_input: 'canceled', processing: 'processing', verified: 'verified', canceled: 'canceled' },
+  },
+  // A session the checks sent back to requires_input while a redaction was pending is canceled.
+  finish_redaction: {
+    verb: 'finish redacting',
     from: { requires_input: 'canceled', verified: 'verified', canceled: 'canceled' },
   },
   update: { verb: 'update', from: { requires_input: 'requires_input' } },
@@ -72,14 +81,24 @@ function pastTense(action: Action): string {
       return 'canceled';
     case 'redact':
       return 'redacted';
+    case 'finish_redaction':
+      return 'finished redacting';
     case 'update':
       return 'updated';
   }
 }
 
 /**
- * The events a status change makes, in order. A redact of a `requires_input`
- * session both cancels and redacts it: `canceled`, then `redacted`.
+ * Actions that a pending or finished redaction refuses: nothing may bring
+ * personal data back onto a session that is being redacted.
+ */
+export const REFUSED_WHILE_REDACTING: readonly Action[] = ['submit', 'cancel', 'update'];
+
+/**
+ * The events a status change makes, in order. `redacted` means the redaction
+ * is finished (redaction.status: redacted), not merely asked for. A redact of a
+ * `requires_input` session cancels it at once (`canceled`); `redacted` follows
+ * when every copy is redacted.
  */
 export function eventsForChange(
   before: { status: Status; redacted: boolean } | undefined,

@@ -1,4 +1,6 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { SqsRedactionQueue } from '../redaction/queue.js';
 import { API_VERSION } from '../domain/api-version.js';
 import { documentClient } from '../store/dynamo.js';
 import { EventStore } from '../store/event-store.js';
@@ -14,4 +16,5 @@ export const handler = createStreamPublisher({
   events: new EventStore(documentClient(), table),
   bus: new EventBridgeBus(new EventBridgeClient({}), busName),
   apiVersion: API_VERSION,
+  redactions: new SqsRedactionQueue(new SQSClient({}), process.env.REDACTION_QUEUE_URL),
 });

@@ -3,6 +3,7 @@ import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { type EventRecord, eventsFromChange, renderEvent } from '../domain/event.js';
 import type { SessionRecord } from '../domain/session.js';
 import type { EventStore } from '../store/event-store.js';
+import type { RedactionQueue } from '../redaction/queue.js';
 import { isSessionStreamRecord } from '../store/table.js';
 import { type BusEntry, type EventBus, PUT_EVENTS_MAX_ENTRIES } from './bus.js';
 import { EVENT_SOURCE, accountResource } from './routing.js';
@@ -10,6 +11,8 @@ import { EVENT_SOURCE, accountResource } from './routing.js';
 export interface PublisherDeps {
   events: EventStore;
   bus: EventBus;
+  /** Where finished-redaction work goes (see lambdas/redaction). */
+  redactions: RedactionQueue;
   apiVersion: string;
   /** Attempts for an entry that PutEvents did not accept (default 4). */
   maxPutAttempts?: number;
@@ -40,6 +43,9 @@ export const toBusEntry = (e: EventRecord): BusEntry => ({
   resources: [accountResource(e.account)],
 });
 
+/** A redaction was asked for and the checks are not running: the redaction worker can finish it. */
+export const redactionDue = (s: SessionRecord) => s.redaction?.status === 'processing' && s.status !== 'processing';
+
 type Image = Parameters<typeof unmarshall>[0];
 const session = (image: unknown) => (image ? (unmarshall(image as Image) as unknown as SessionRecord) : undefined);
 
@@ -60,13 +66,16 @@ export function createStreamPublisher(deps: PublisherDeps) {
     const pending: { record: number; entry: BusEntry }[] = [];
 
     // Events of every record, stored concurrently (ids order them, not write order).
-    const perRecord = records.map((r) =>
-      isSessionStreamRecord(r.dynamodb?.Keys as { sk?: { S?: string } })
-        ? eventsFromChange(session(r.dynamodb?.OldImage), session(r.dynamodb?.NewImage), deps.apiVersion)
-        : [],
+    const afterImages = records.map((r) =>
+      isSessionStreamRecord(r.dynamodb?.Keys as { sk?: { S?: string } }) ? session(r.dynamodb?.NewImage) : undefined,
+    );
+    const perRecord = records.map((r, i) =>
+      afterImages[i] ? eventsFromChange(session(r.dynamodb?.OldImage), afterImages[i], deps.apiVersion) : [],
     );
     const stored = await mapConcurrently(perRecord, STORE_CONCURRENCY, async (events, i) => {
       try {
+        // Linked first, so that redaction finds every event that is stored.
+        if (events.length > 0) await deps.events.linkToSession(events[0], events[0].session_id, events.map((e) => e.id), events[0].created);
         for (const e of events) await deps.events.putIfAbsent(e);
         return true;
       } catch (err) {
@@ -75,6 +84,20 @@ export function createStreamPublisher(deps: PublisherDeps) {
       }
     });
     firstFailed = stored.indexOf(false) === -1 ? records.length : stored.indexOf(false);
+
+    // Redactions asked for: sent only now, when every earlier event of the session is stored.
+    const redactions = afterImages
+      .slice(0, firstFailed)
+      .map((after, record) => ({ after, record }))
+      .filter((x): x is { after: SessionRecord; record: number } => x.after !== undefined && redactionDue(x.after));
+    if (redactions.length > 0) {
+      try {
+        await deps.redactions.send(redactions.map(({ after }) => ({ kind: 'finish', account: after.account, livemode: after.livemode, session: after.id })));
+      } catch (err) {
+        console.error(JSON.stringify({ level: 'error', message: 'requesting redactions failed', error: String(err) }));
+        firstFailed = redactions[0].record;
+      }
+    }
     for (let i = 0; i < firstFailed; i++) for (const e of perRecord[i]) pending.push({ record: i, entry: toBusEntry(e) });
 
     for (let start = 0; start < pending.length; start += PUT_EVENTS_MAX_ENTRIES) {

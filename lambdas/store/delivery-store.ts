@@ -1,8 +1,8 @@
-import { BatchGetCommand, GetCommand, PutCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { EventRecord } from '../domain/event.js';
 import type { Scope } from '../domain/session.js';
 import { type DeliveryRecord, pendingDelta } from '../domain/webhook-delivery.js';
-import { cancellationReasons, errorName, queryAllWithPrefix } from './dynamo.js';
+import { batchGetAll, cancellationReasons, errorName, queryAllWithPrefix } from './dynamo.js';
 import { eventFromItem, eventKey } from './event-store.js';
 import { scopeKey } from './session-store.js';
 import { TTL_ATTRIBUTE, WEBHOOK_DELIVERY_SK_PREFIX } from './table.js';
@@ -104,17 +104,7 @@ export class DeliveryStore {
   /** The delivery, its endpoint and its event: one consistent BatchGetItem. */
   async loadForAttempt(scope: Scope, eventId: string, endpointId: string): Promise<DeliveryContext> {
     const keys = [deliveryKey(scope, eventId, endpointId), endpointKey(scope, endpointId), eventKey(scope, eventId)];
-    let pending: Record<string, unknown>[] = keys;
-    const items: Record<string, unknown>[] = [];
-    for (let round = 0; pending.length > 0; round++) {
-      if (round > 0) await new Promise((r) => setTimeout(r, 20 * 2 ** round));
-      if (round > 5) throw new Error('BatchGetItem kept leaving keys unprocessed');
-      const r = await this.doc.send(
-        new BatchGetCommand({ RequestItems: { [this.table]: { Keys: pending, ConsistentRead: true } }, ReturnConsumedCapacity: 'TOTAL' }),
-      );
-      items.push(...(r.Responses?.[this.table] ?? []));
-      pending = (r.UnprocessedKeys?.[this.table]?.Keys as Record<string, unknown>[] | undefined) ?? [];
-    }
+    const items = await batchGetAll(this.doc, this.table, keys);
     const find = (sk: string) => items.find((i) => i.sk === sk);
     const eventItem = find(keys[2].sk);
     return {

@@ -1,5 +1,5 @@
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 
 /** Called once per DynamoDB operation (not per HTTP retry) with its consumed capacity. */
@@ -80,5 +80,27 @@ export async function queryAllWithPrefix<T>(
     for (const item of r.Items ?? []) out.push(fromItem(item));
     startKey = r.LastEvaluatedKey;
   } while (startKey);
+  return out;
+}
+
+/** BatchGetItem takes at most 100 keys. */
+const BATCH_GET_MAX_KEYS = 100;
+
+/**
+ * Every item of `keys` that exists, in consistent reads, 100 keys a request,
+ * reading again what DynamoDB left unprocessed.
+ */
+export async function batchGetAll(doc: DynamoDBDocumentClient, table: string, keys: Record<string, unknown>[]): Promise<Record<string, unknown>[]> {
+  const out: Record<string, unknown>[] = [];
+  for (let start = 0; start < keys.length; start += BATCH_GET_MAX_KEYS) {
+    let pending = keys.slice(start, start + BATCH_GET_MAX_KEYS);
+    for (let round = 0; pending.length > 0; round++) {
+      if (round > 5) throw new Error('BatchGetItem kept leaving keys unprocessed');
+      if (round > 0) await new Promise((r) => setTimeout(r, 20 * 2 ** round));
+      const r = await doc.send(new BatchGetCommand({ RequestItems: { [table]: { Keys: pending, ConsistentRead: true } }, ReturnConsumedCapacity: 'TOTAL' }));
+      out.push(...(r.Responses?.[table] ?? []));
+      pending = (r.UnprocessedKeys?.[table]?.Keys as Record<string, unknown>[] | undefined) ?? [];
+    }
+  }
   return out;
 }

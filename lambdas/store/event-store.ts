@@ -1,12 +1,15 @@
-import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { EVENT_RETENTION_SECONDS, type EventRecord } from '../domain/event.js';
 import type { Scope } from '../domain/session.js';
-import { errorName } from './dynamo.js';
+import { batchGetAll, errorName } from './dynamo.js';
 import { scopeKey } from './session-store.js';
-import { EVENT_SK_PREFIX, TTL_ATTRIBUTE } from './table.js';
+import { EVENT_SK_PREFIX, SESSION_EVENTS_SK_PREFIX, TTL_ATTRIBUTE } from './table.js';
 import { type CreatedFilter, queryTimeOrderedPage } from './time-ordered-list.js';
 
 export const eventKey = (scope: Scope, id: string) => ({ pk: scopeKey(scope), sk: `${EVENT_SK_PREFIX}${id}` });
+/** The item that lists a session's stored events, so that redaction finds them without a scan. */
+export const sessionEventsKey = (scope: Scope, sessionId: string) => ({ pk: scopeKey(scope), sk: `${SESSION_EVENTS_SK_PREFIX}${sessionId}` });
+
 
 /** `data` is kept as JSON text: a DynamoDB map would not keep the object's key order. */
 export function eventFromItem(item: Record<string, unknown>): EventRecord {
@@ -48,6 +51,54 @@ export class EventStore {
           TableName: this.table,
           Item: toItem(event),
           ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (errorName(err) === 'ConditionalCheckFailedException') return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Records that these events belong to the session (a string set on one item
+   * per session; adding is idempotent). Called before the events are stored, so
+   * a stored event is always findable.
+   */
+  async linkToSession(scope: Scope, sessionId: string, eventIds: string[], nowSeconds: number): Promise<void> {
+    if (eventIds.length === 0) return;
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: sessionEventsKey(scope, sessionId),
+        UpdateExpression: 'ADD #ids :ids SET #ttl = :ttl',
+        ExpressionAttributeNames: { '#ids': 'event_ids', '#ttl': TTL_ATTRIBUTE },
+        ExpressionAttributeValues: { ':ids': new Set(eventIds), ':ttl': nowSeconds + EVENT_RETENTION_SECONDS },
+        ReturnConsumedCapacity: 'TOTAL',
+      }),
+    );
+  }
+
+  /** The stored events of one session (those not yet expired), in id order. */
+  async allOfSession(scope: Scope, sessionId: string): Promise<EventRecord[]> {
+    const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: sessionEventsKey(scope, sessionId), ConsistentRead: true, ReturnConsumedCapacity: 'TOTAL' }));
+    const ids = [...((r.Item?.event_ids as Set<string> | undefined) ?? [])].sort();
+    const items = await batchGetAll(this.doc, this.table, ids.map((id) => eventKey(scope, id)));
+    return items.map(eventFromItem).sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+
+  /** Replaces an event's data (redaction), leaving its delivery count alone; false when it is gone. */
+  async replaceData(event: EventRecord): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: eventKey(event, event.id),
+          UpdateExpression: 'SET #data = :data',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeNames: { '#data': 'data' },
+          ExpressionAttributeValues: { ':data': JSON.stringify(event.data) },
+          ReturnConsumedCapacity: 'TOTAL',
         }),
       );
       return true;

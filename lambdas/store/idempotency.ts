@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Scope } from '../domain/session.js';
 import { TTL_ATTRIBUTE } from './table.js';
-import { errorName, itemOnConditionFailure } from './dynamo.js';
+import { batchGetAll, errorName, itemOnConditionFailure } from './dynamo.js';
 
 /**
  * Stripe's Idempotency-Key semantics. The first result of a request (status and
@@ -124,6 +124,41 @@ export class IdempotencyStore {
       new GetCommand({ TableName: this.table, Key: idempotencyKey(scope, key), ConsistentRead: true, ReturnConsumedCapacity: 'TOTAL' }),
     );
     return fromItem(r.Item, nowMs);
+  }
+
+  /**
+   * Rewrites the bodies of saved results (redaction): each listed key's body
+   * becomes `rewrite(body)`; a result that expired or was replaced meanwhile is
+   * left alone. Returns how many were rewritten.
+   */
+  async rewriteBodies(scope: Scope, keys: string[], nowMs: number, rewrite: (body: unknown) => unknown): Promise<number> {
+    const items = await batchGetAll(this.doc, this.table, keys.map((k) => idempotencyKey(scope, k)));
+    let rewritten = 0;
+    await Promise.all(
+      items.map(async (item) => {
+        const saved = fromItem(item, nowMs);
+        if (!saved) return;
+        const body = rewrite(saved.body);
+        if (JSON.stringify(body) === JSON.stringify(saved.body)) return;
+        try {
+          await this.doc.send(
+            new UpdateCommand({
+              TableName: this.table,
+              Key: { pk: item.pk, sk: item.sk },
+              UpdateExpression: 'SET #body = :body',
+              ConditionExpression: '#created = :created',
+              ExpressionAttributeNames: { '#body': 'body', '#created': 'created_ms' },
+              ExpressionAttributeValues: { ':body': gzipSync(JSON.stringify(body)), ':created': saved.created_ms },
+              ReturnConsumedCapacity: 'TOTAL',
+            }),
+          );
+          rewritten++;
+        } catch (err) {
+          if (errorName(err) !== 'ConditionalCheckFailedException') throw err;
+        }
+      }),
+    );
+    return rewritten;
   }
 
   /** Saves a result that changed nothing else (a refusal or a 404). */

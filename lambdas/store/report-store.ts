@@ -1,4 +1,5 @@
 import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { batchGetAll } from './dynamo.js';
 import type { ReportRecord } from '../domain/report.js';
 import type { Scope } from '../domain/session.js';
 import { scopeKey } from './session-store.js';
@@ -32,6 +33,11 @@ export class ReportStore {
   async get(scope: Scope, id: string): Promise<ReportRecord | undefined> {
     const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: reportKey(scope, id), ConsistentRead: true }));
     return r.Item ? fromItem(r.Item) : undefined;
+  }
+
+  /** The reports with these ids that exist. */
+  async getMany(scope: Scope, ids: string[]): Promise<ReportRecord[]> {
+    return (await batchGetAll(this.doc, this.table, ids.map((id) => reportKey(scope, id)))).map(fromItem);
   }
 
   /** Overwrites a report (redaction). */

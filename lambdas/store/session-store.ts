@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { ChangeStamp, Scope, SessionRecord, UpdateParams } from '../domain/session.js';
 import { METADATA_LIMITS } from '../domain/params.js';
-import { type Action, type Status, allowedFrom, nextStatus } from '../domain/state-machine.js';
+import { type Action, REFUSED_WHILE_REDACTING, type Status, allowedFrom, nextStatus } from '../domain/state-machine.js';
 import { cancellationReasons, errorName, itemOnConditionFailure } from './dynamo.js';
 import {
   type IdempotentRequest,
@@ -38,6 +38,12 @@ export function transitionCondition(action: Action, expectedVersion?: number) {
     return `:from${i}`;
   });
   let expression = `#status IN (${placeholders.join(', ')})`;
+  if (REFUSED_WHILE_REDACTING.includes(action)) {
+    // A session being redacted, or redacted, takes no change that could bring personal data back.
+    names['#redaction'] = 'redaction';
+    values[':noRedaction'] = null;
+    expression += ' AND (attribute_not_exists(#redaction) OR #redaction = :noRedaction)';
+  }
   if (expectedVersion !== undefined) {
     names['#version'] = 'version';
     values[':expectedVersion'] = expectedVersion;

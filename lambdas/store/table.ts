@@ -6,6 +6,8 @@
  * Item layout (single table):
  *   session         pk = "A#<account>#<test|live>"  sk = "VS#<vs_id>"
  *   event           pk = "A#<account>#<test|live>"  sk = "EV#<evt_id>"   (TTL 30 days)
+ *   session events  pk = "A#<account>#<test|live>"  sk = "VE#<vs_id>"    (the ids of the session's stored events,
+ *                   for redaction; TTL 30 days after the last)
  *   webhook endpoint pk = "A#<account>#<test|live>"  sk = "WE#<we_id>"   (a deleted one: TTL 30 days)
  *   endpoint count  pk = "A#<account>#<test|live>"  sk = "WECOUNT"       (endpoints not deleted, for the limit of 16)
  *   webhook delivery pk = "A#<account>#<test|live>"  sk = "WD#<evt_id>#<we_id>"  (one per event and endpoint,
@@ -33,6 +35,8 @@ export const SESSION_SK_PREFIX = 'VS#';
 export const REPORT_SK_PREFIX = 'VR#';
 /** Sort-key prefix of stored events. */
 export const EVENT_SK_PREFIX = 'EV#';
+/** Sort-key prefix of the per-session list of stored events. */
+export const SESSION_EVENTS_SK_PREFIX = 'VE#';
 /** Sort-key prefix of webhook endpoints: an account's endpoints are one Query. */
 export const WEBHOOK_ENDPOINT_SK_PREFIX = 'WE#';
 /** Sort key of the per-account count of endpoints (outside the WE# range). */

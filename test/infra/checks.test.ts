@@ -218,13 +218,9 @@ describe('Checks and files', () => {
       }
     });
 
-    it('lets the API presign uploads, list and delete images, but never read them', () => {
+    it('lets the API presign uploads, but never read, list or delete images', () => {
       const apiRole = roleIdOf(stack.api.handler);
-      expect(sorted(s3GrantsOf(apiRole))).toEqual([
-        { action: 's3:DeleteObject', resource: objectsArn() },
-        { action: 's3:ListBucket', resource: bucketArn() },
-        { action: 's3:PutObject', resource: objectsArn() },
-      ]);
+      expect(sorted(s3GrantsOf(apiRole))).toEqual([{ action: 's3:PutObject', resource: objectsArn() }]);
       const actions = grantsOfRole(apiRole).map((g) => g.action);
       expect(actions.filter((a) => /^s3:Get/i.test(a))).toEqual([]);
       expect(actions.filter(isProviderAction)).toEqual([]);
@@ -235,11 +231,16 @@ describe('Checks and files', () => {
     });
 
     it('gives no other role any access to the bucket', () => {
-      const allowed = [roleIdOf(stack.api.handler), roleIdOf(stack.checks.worker)];
+      const allowed = [roleIdOf(stack.api.handler), roleIdOf(stack.checks.worker), roleIdOf(stack.redaction.worker)];
       for (const [roleId] of ofType('AWS::IAM::Role').filter(([id]) => !allowed.includes(id))) {
         const onBucket = grantsOfRole(roleId).filter((g) => g.action.startsWith('s3:') || g.resource.includes(idOf(bucket())));
         expect(onBucket, roleId).toEqual([]);
       }
+    });
+
+    it('lets the redaction worker list and delete files, never read or write them', () => {
+      const grants = grantsOfRole(roleIdOf(stack.redaction.worker)).filter((g) => g.action.startsWith('s3:'));
+      expect(grants.map((g) => g.action).sort()).toEqual(['s3:DeleteObject', 's3:ListBucket']);
     });
   });
 

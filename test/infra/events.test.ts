@@ -92,21 +92,21 @@ describe('Events', () => {
       });
     });
 
-    it('may put items on the table and events on the bus, and write nothing else', () => {
+    it('may put items on the table, add to session event lists, and put events on the bus, and write nothing else', () => {
       const { events, store } = stack;
       const statements = roleStatements(events.publisher);
       expect(statements.every((s) => s.Effect === 'Allow')).toBe(true);
 
       const tableArn = arnOf(store.table);
       const onTable = statements.filter((s) => JSON.stringify(s.Resource) === JSON.stringify(tableArn));
-      expect(onTable.flatMap(actionsOf)).toEqual(['dynamodb:PutItem']);
+      expect(onTable.flatMap(actionsOf)).toEqual(['dynamodb:PutItem', 'dynamodb:UpdateItem']);
 
       const onBus = statements.filter((s) => JSON.stringify(s.Resource) === JSON.stringify(arnOf(events.bus)));
       expect(onBus.flatMap(actionsOf)).toEqual(['events:PutEvents']);
 
       const dynamodb = statements.flatMap(actionsOf).filter((a) => a.startsWith('dynamodb:'));
       const writes = dynamodb.filter((a) => /Put|Update|Delete|Write|Create|\*/.test(a));
-      expect(writes).toEqual(['dynamodb:PutItem']);
+      expect(writes).toEqual(['dynamodb:PutItem', 'dynamodb:UpdateItem']);
       // Reading is limited to the stream (granted by the event source).
       const streamArn = JSON.stringify({ 'Fn::GetAtt': [idOf(store.table), 'StreamArn'] });
       for (const s of statements.filter((st) => actionsOf(st).some((a) => /GetRecords|GetShardIterator/.test(a)))) {
@@ -119,7 +119,8 @@ describe('Events', () => {
       const queue = resources[idOf(stack.events.streamFailures)]!;
       expect(queue.Properties).toMatchObject({ MessageRetentionPeriod: 14 * 24 * 3600, SqsManagedSseEnabled: true });
       const sendMessage = roleStatements(stack.events.publisher).filter((s) => actionsOf(s).includes('sqs:SendMessage'));
-      expect(sendMessage.map((s) => s.Resource)).toEqual([arnOf(stack.events.streamFailures)]);
+      // ...and redactions to the redaction queue, nothing else.
+      expect(sendMessage.flatMap((s) => s.Resource)).toEqual([arnOf(stack.events.streamFailures), arnOf(stack.redaction.queue)]);
     });
   });
 

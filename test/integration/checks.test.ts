@@ -171,6 +171,11 @@ describe('files', () => {
     expect(redacted.status).toBe(200);
     expect(redacted.body.verified_outputs.first_name).toBe('[redacted]');
     expect(redacted.body.verified_outputs.dob).toEqual({ day: null, month: null, year: null });
+    // The response already shows the report as redaction will leave it.
+    expect(redacted.body.last_verification_report.document.first_name).toBe('[redacted]');
+    expect(redacted.body.redaction).toEqual({ status: 'processing' });
+    const finished = await until(() => svc.call('GET', `${SESSIONS}/${s.id}`), (r) => r.body.redaction?.status === 'redacted');
+    expect(finished.body.redaction).toEqual({ status: 'redacted' });
     expect(await listed()).toBe(0);
     const report = await svc.call('GET', `/v1/identity/verification_reports/${done.body.last_verification_report.id}`);
     expect(report.body.document.first_name).toBe('[redacted]');

@@ -142,6 +142,7 @@ describe('events from the stream', () => {
       events,
       bus: { put: async (entries) => (sent.push(...entries.map((e) => e.detailType)), { failed: [] }) },
       apiVersion: '2026-10-28.endive',
+      redactions: svc.redaction.queue,
     });
     const s = (await store.get(scope, c))!;
     const record = {

@@ -26,6 +26,16 @@ async function create(form: string | Record<string, string> = 'type=document') {
   return r.body;
 }
 
+/** The session as the API shows it, once `ok` holds (the redaction worker runs in the background). */
+async function untilSession(id: string, ok: (s: any) => boolean, ms = 15_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const r = await svc.call('GET', `${SESSIONS}/${id}`);
+    if (ok(r.body) || Date.now() > deadline) return r.body;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
 /** A session brought into `status` through the store's conditional writes. */
 async function sessionIn(status: Status) {
   const created = await create({ type: 'document', 'metadata[k]': 'v', 'provided_details[email]': 'jo@example.com' });
@@ -101,21 +111,41 @@ describe('create, retrieve, update, cancel, redact', () => {
     expect(all.body.metadata).toEqual({});
   });
 
-  it('redact from requires_input cancels and redacts; personal data and metadata are gone', async () => {
+  it('redact from requires_input cancels at once and redacts; personal data and metadata are gone', async () => {
     const id = await sessionIn('requires_input');
     const r = await svc.call('POST', `${SESSIONS}/${id}/redact`);
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({
       status: 'canceled',
-      redaction: { status: 'redacted' },
-      metadata: {},
+      redaction: { status: 'processing' },
       provided_details: { email: '[redacted]' },
       url: null,
       client_secret: null,
     });
+    expect(r.body.metadata).toEqual({});
+    const done = await untilSession(id, (s) => s.redaction?.status === 'redacted');
+    expect(done).toMatchObject({ status: 'canceled', redaction: { status: 'redacted' } });
     const again = await svc.call('POST', `${SESSIONS}/${id}/redact`);
     expect(again.status).toBe(200);
     expect(again.body.redaction).toEqual({ status: 'redacted' });
+    expect(again.body.metadata).toEqual({});
+  });
+
+  it('a session being redacted takes no update or cancel', async () => {
+    const id = await sessionIn('processing');
+    expect((await svc.call('POST', `${SESSIONS}/${id}/redact`)).body.redaction).toEqual({ status: 'processing' });
+    // The checks send it back to requires_input while the redaction waits for them.
+    const s = (await store.get(scope, id))!;
+    await store.commit({ ...s, status: 'requires_input', version: s.version + 1 }, { action: 'checks_failed', version: s.version });
+    for (const keyed of [false, true]) {
+      const headers = keyed ? { 'idempotency-key': `redacting-${id}` } : undefined;
+      const update = await svc.call('POST', `${SESSIONS}/${id}`, 'metadata[name]=Jo', { headers });
+      expect(update.status).toBe(400);
+      expect(update.body.error.message).toContain('redacted');
+    }
+    expect((await svc.call('POST', `${SESSIONS}/${id}/cancel`)).status).toBe(400);
+    const done = await untilSession(id, (x) => x.redaction?.status === 'redacted');
+    expect(done).toMatchObject({ status: 'canceled', metadata: {} });
   });
 
   it('refuses parameters the endpoint does not take, changing nothing', async () => {
@@ -142,7 +172,8 @@ describe('every (status, action) pair through the API and DynamoDB', () => {
   };
   const expected: Record<Status, Record<keyof typeof actions, Status | 'refused'>> = {
     requires_input: { update: 'requires_input', cancel: 'canceled', redact: 'canceled' },
-    processing: { update: 'refused', cancel: 'refused', redact: 'refused' },
+    // A redact while processing is accepted as pending (redaction.status: processing).
+    processing: { update: 'refused', cancel: 'refused', redact: 'processing' },
     verified: { update: 'refused', cancel: 'refused', redact: 'verified' },
     canceled: { update: 'refused', cancel: 'refused', redact: 'canceled' },
   };
@@ -406,13 +437,18 @@ describe('Idempotency-Key', () => {
     expect(again.headers.get('idempotent-replayed')).toBe('true');
   });
 
-  it('a replayed cancel returns the first response even after later changes', async () => {
+  it('a replayed cancel returns the first response even after later changes, but never personal data after a redact', async () => {
     const id = await sessionIn('requires_input');
     const key = `cancel-${id}`;
     const first = await svc.call('POST', `${SESSIONS}/${id}/cancel`, '', { headers: { 'idempotency-key': key } });
+    expect(first.body.provided_details).toEqual({ email: 'jo@example.com' });
+    expect((await svc.call('POST', `${SESSIONS}/${id}/cancel`, '', { headers: { 'idempotency-key': key } })).body).toEqual(first.body);
     await svc.call('POST', `${SESSIONS}/${id}/redact`);
+    await untilSession(id, (s) => s.redaction?.status === 'redacted');
     const replay = await svc.call('POST', `${SESSIONS}/${id}/cancel`, '', { headers: { 'idempotency-key': key } });
-    expect(replay.body).toEqual(first.body);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    // The first response, as the redaction leaves it: same status and fields, no personal data.
+    expect(replay.body).toEqual({ ...first.body, metadata: {}, provided_details: { email: '[redacted]' } });
     expect(replay.body.redaction).toBeNull();
   });
 

@@ -3,8 +3,8 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBStreamEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
-import { type EventRecord, SESSION_EVENT_TYPES, eventsFromChange, renderEvent } from '../../lambdas/domain/event.js';
-import { type SessionRecord, applyCancel, applyRedact, applyUpdate, newSession, transition } from '../../lambdas/domain/session.js';
+import { type EventRecord, SESSION_EVENT_TYPES, eventsFromChange, redactEvent, renderEvent } from '../../lambdas/domain/event.js';
+import { type SessionRecord, applyCancel, applyFinishRedaction, applyRedact, applyUpdate, newSession, transition } from '../../lambdas/domain/session.js';
 import { type BusEntry, EventBridgeBus, type EventBus } from '../../lambdas/events/bus.js';
 import { createStreamPublisher } from '../../lambdas/events/publisher.js';
 import { EVENT_SOURCE, ROUTES, matchesPattern } from '../../lambdas/events/routing.js';
@@ -37,14 +37,40 @@ describe('events from session changes', () => {
     expect(types(eventsFromChange(s0, applyCancel(s0, REQ), API_VERSION))).toEqual(['canceled']);
   });
 
-  it('a redact of a requires_input session is canceled, then redacted', () => {
+  it('a redact of a requires_input session is canceled at once, then redacted when every copy is', () => {
     const s0 = fresh();
-    const events = eventsFromChange(s0, applyRedact(s0, REQ), API_VERSION);
-    expect(types(events)).toEqual(['canceled', 'redacted']);
+    const asked = applyRedact(s0, REQ);
+    const [canceled] = eventsFromChange(s0, asked, API_VERSION);
+    expect(types([canceled])).toEqual(['canceled']);
+    const done = applyFinishRedaction(asked, SYSTEM);
+    const [redacted] = eventsFromChange(asked, done, API_VERSION);
+    expect(types([redacted])).toEqual(['redacted']);
     // newest first in lists: redacted sorts after canceled
-    expect(events[1].id > events[0].id).toBe(true);
+    expect(redacted.id > canceled.id).toBe(true);
     const verified = { ...s0, status: 'verified' as const };
-    expect(types(eventsFromChange(verified, applyRedact(verified, REQ), API_VERSION))).toEqual(['redacted']);
+    const verifiedAsked = applyRedact(verified, REQ);
+    expect(eventsFromChange(verified, verifiedAsked, API_VERSION)).toEqual([]);
+    expect(types(eventsFromChange(verifiedAsked, applyFinishRedaction(verifiedAsked, SYSTEM), API_VERSION))).toEqual(['redacted']);
+  });
+
+  it('no event of a redaction carries the personal data, not even in previous_attributes', () => {
+    const s0 = fresh();
+    const asked = applyRedact(s0, REQ);
+    const done = applyFinishRedaction(asked, SYSTEM);
+    const all = [...eventsFromChange(s0, asked, API_VERSION), ...eventsFromChange(asked, done, API_VERSION)];
+    const text = JSON.stringify(all);
+    expect(text).not.toContain('jo@example.com');
+    expect(text).not.toContain('"order"');
+    const [canceled, redacted] = all;
+    expect(canceled.data.previous_attributes).toMatchObject({ status: 'requires_input', metadata: {}, provided_details: { email: '[redacted]' } });
+    expect(redacted.data.previous_attributes).toEqual({ redaction: { status: 'processing' } });
+    // A stored event from before the redaction, redacted afterwards.
+    const [created] = eventsFromChange(undefined, s0, API_VERSION);
+    expect(JSON.stringify(created)).toContain('jo@example.com');
+    const clean = redactEvent(created);
+    expect(JSON.stringify(clean)).not.toContain('jo@example.com');
+    expect(clean.data.object).toMatchObject({ metadata: {}, provided_details: { email: '[redacted]' }, status: 'requires_input', id: s0.id });
+    expect(Object.keys(clean.data.object)).toEqual(Object.keys(created.data.object));
   });
 
   it('ids are derived from session id and version: a redelivery gives the same ids', () => {
@@ -91,9 +117,17 @@ describe('routing table', () => {
 
 // ---- the stream publisher ---------------------------------------------------
 
+const noRedactions = { send: async () => {} };
+
 class MemoryEvents {
   stored = new Map<string, EventRecord>();
+  links = new Map<string, Set<string>>();
   failOn?: string;
+  async linkToSession(_scope: unknown, sessionId: string, ids: string[]) {
+    const set = this.links.get(sessionId) ?? new Set<string>();
+    for (const id of ids) set.add(id);
+    this.links.set(sessionId, set);
+  }
   async putIfAbsent(e: EventRecord) {
     if (this.failOn && e.type.endsWith(this.failOn)) throw new Error('throttled');
     if (this.stored.has(e.id)) return false;
@@ -144,7 +178,7 @@ describe('stream publisher', () => {
   it('stores each event once and publishes in chunks of 10', async () => {
     const events = new MemoryEvents();
     const bus = new FlakyBus(() => false);
-    const publish = createStreamPublisher({ events: events as unknown as EventStore, bus, apiVersion: API_VERSION });
+    const publish = createStreamPublisher({ events: events as unknown as EventStore, bus, apiVersion: API_VERSION, redactions: noRedactions });
     const batch = streamEvent(twelveCreates());
     expect(await publish(batch)).toEqual({ batchItemFailures: [] });
     expect(bus.calls.map((c) => c.length)).toEqual([10, 2]);
@@ -158,7 +192,7 @@ describe('stream publisher', () => {
   it('re-sends only the entries PutEvents refused', async () => {
     const events = new MemoryEvents();
     const bus = new FlakyBus((e, call) => call === 1 && e.detail.includes('O001'));
-    const publish = createStreamPublisher({ events: events as unknown as EventStore, bus, apiVersion: API_VERSION, sleep: async () => {} });
+    const publish = createStreamPublisher({ events: events as unknown as EventStore, bus, apiVersion: API_VERSION, redactions: noRedactions, sleep: async () => {} });
     expect(await publish(streamEvent(twelveCreates()))).toEqual({ batchItemFailures: [] });
     expect(bus.calls[1]).toHaveLength(1);
     expect(bus.delivered).toHaveLength(12);
@@ -167,7 +201,7 @@ describe('stream publisher', () => {
   it('reports the first record it could not publish, so it and all after it are retried', async () => {
     const events = new MemoryEvents();
     const bus = new FlakyBus((e) => e.detail.includes('O004'));
-    const publish = createStreamPublisher({ events: events as unknown as EventStore, bus, apiVersion: API_VERSION, sleep: async () => {} });
+    const publish = createStreamPublisher({ events: events as unknown as EventStore, bus, apiVersion: API_VERSION, redactions: noRedactions, sleep: async () => {} });
     expect(await publish(streamEvent(twelveCreates()))).toEqual({ batchItemFailures: [{ itemIdentifier: '104' }] });
   });
 
@@ -177,7 +211,7 @@ describe('stream publisher', () => {
     const s1 = applyCancel(s0, REQ);
     events.failOn = 'canceled';
     const bus = new FlakyBus(() => false);
-    const publish = createStreamPublisher({ events: events as unknown as EventStore, bus, apiVersion: API_VERSION });
+    const publish = createStreamPublisher({ events: events as unknown as EventStore, bus, apiVersion: API_VERSION, redactions: noRedactions });
     const result = await publish(streamEvent([[undefined, s0], [s0, s1]]));
     expect(result.batchItemFailures).toEqual([{ itemIdentifier: '101' }]);
     expect(bus.delivered.map((e) => e.detailType)).toEqual(['identity.verification_session.created']);

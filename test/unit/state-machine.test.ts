@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../lambdas/domain/errors.js';
-import { applyCancel, applyRedact, applyUpdate, newSession, type SessionRecord } from '../../lambdas/domain/session.js';
+import { applyCancel, applyFinishRedaction, applyRedact, applyUpdate, newSession, type SessionRecord } from '../../lambdas/domain/session.js';
 import {
   type Action,
   STATUSES,
@@ -20,6 +20,7 @@ const EXPECTED: Record<Status, Record<Action, Status | undefined>> = {
     checks_failed: undefined,
     cancel: 'canceled',
     redact: 'canceled',
+    finish_redaction: 'canceled',
     update: 'requires_input',
   },
   processing: {
@@ -27,7 +28,8 @@ const EXPECTED: Record<Status, Record<Action, Status | undefined>> = {
     checks_passed: 'verified',
     checks_failed: 'requires_input',
     cancel: undefined,
-    redact: undefined,
+    redact: 'processing',
+    finish_redaction: undefined,
     update: undefined,
   },
   verified: {
@@ -36,6 +38,7 @@ const EXPECTED: Record<Status, Record<Action, Status | undefined>> = {
     checks_failed: undefined,
     cancel: undefined,
     redact: 'verified',
+    finish_redaction: 'verified',
     update: undefined,
   },
   canceled: {
@@ -44,6 +47,7 @@ const EXPECTED: Record<Status, Record<Action, Status | undefined>> = {
     checks_failed: undefined,
     cancel: undefined,
     redact: 'canceled',
+    finish_redaction: 'canceled',
     update: undefined,
   },
 };
@@ -74,6 +78,8 @@ describe('state machine table', () => {
       'redacted',
     ]);
     expect(eventsForChange({ status: 'verified', redacted: false }, { status: 'verified', redacted: true })).toEqual(['redacted']);
+    // A redaction that finishes after the checks sent the session back to requires_input.
+    expect(eventsForChange({ status: 'requires_input', redacted: false }, { status: 'canceled', redacted: true })).toEqual(['canceled', 'redacted']);
     expect(eventsForChange({ status: 'requires_input', redacted: false }, { status: 'requires_input', redacted: false })).toEqual([]);
   });
 });
@@ -121,11 +127,39 @@ describe('domain transitions follow the table', () => {
     }
   }
 
-  it('redact replaces personal data, empties metadata and invalidates secrets', () => {
+  it('redact replaces personal data, empties metadata and invalidates secrets at once; finishing marks it redacted', () => {
     const after = applyRedact(sessionIn('verified'), STAMP);
     expect(after.provided_details).toEqual({ email: '[redacted]' });
     expect(after.metadata).toEqual({});
     expect(after.secret_seed).toBeNull();
-    expect(after.redaction).toEqual({ status: 'redacted' });
+    expect(after.redaction).toEqual({ status: 'processing' });
+    const done = applyFinishRedaction(after, STAMP);
+    expect(done.redaction).toEqual({ status: 'redacted' });
+    expect(done.status).toBe('verified');
+    expect(done.version).toBe(after.version + 1);
+  });
+
+  it('a redact while processing keeps the submission for the checks; finishing drops it', () => {
+    const processing: SessionRecord = {
+      ...sessionIn('processing'),
+      submission: { submitted_ms: 1, document_type: 'passport', files: {}, id_number: { number: '123-45-6789' }, test: null },
+    };
+    const pending = applyRedact(processing, STAMP);
+    expect(pending.status).toBe('processing');
+    expect(pending.redaction).toEqual({ status: 'processing' });
+    expect(pending.metadata).toEqual({});
+    expect(pending.submission?.id_number?.number).toBe('123-45-6789');
+    // The checks failed meanwhile: finishing cancels the session and drops the submission.
+    const failed = { ...pending, status: 'requires_input' as const, version: pending.version + 1 };
+    const done = applyFinishRedaction(failed, STAMP);
+    expect(done.status).toBe('canceled');
+    expect(done.submission).toBeNull();
+    expect(() => applyFinishRedaction(sessionIn('verified'), STAMP)).toThrow(ApiError);
+  });
+
+  it('a session being redacted takes no update, cancel or submission', () => {
+    const checksFailed = { ...applyRedact(sessionIn('processing'), STAMP), status: 'requires_input' as const };
+    expect(() => applyUpdate(checksFailed, { metadata: { a: 'b' } }, STAMP)).toThrow(/redacted/);
+    expect(() => applyCancel(checksFailed, STAMP)).toThrow(/redacted/);
   });
 });

@@ -1,0 +1,153 @@
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { redactEvent } from '../domain/event.js';
+import { redactReport } from '../domain/report.js';
+import { type Scope, type SessionRecord, applyFinishRedaction, redactRenderedSession } from '../domain/session.js';
+import type { EventStore } from '../store/event-store.js';
+import { type FileStore, UPLOAD_URL_SECONDS, sessionPrefix } from '../store/file-store.js';
+import type { IdempotencyStore } from '../store/idempotency.js';
+import type { ReportStore } from '../store/report-store.js';
+import { type SessionStore, StaleSession } from '../store/session-store.js';
+import { type RedactionMessage, type RedactionQueue, parseRedactionMessage } from './queue.js';
+
+export interface RedactionDeps {
+  sessions: SessionStore;
+  events: EventStore;
+  idempotency: IdempotencyStore;
+  reports: ReportStore;
+  files: FileStore;
+  queue: RedactionQueue;
+  now?: () => number;
+  log?: (line: string) => void;
+}
+
+/** A saved Idempotency-Key result that shows the session, as redaction leaves it. */
+export function redactSavedBody(body: unknown): unknown {
+  const obj = body as { object?: unknown } | null;
+  return obj && typeof obj === 'object' && obj.object === 'identity.verification_session'
+    ? redactRenderedSession(body as Record<string, unknown>)
+    : body;
+}
+
+interface CopyContext {
+  deps: RedactionDeps;
+  scope: Scope;
+  session: SessionRecord;
+  nowMs: number;
+}
+
+/**
+ * Every place, besides the session item, where a copy of a session's personal
+ * data lives, and how each is found without a scan. Redaction walks this
+ * list; each step is idempotent, so a retried message finishes what a crashed
+ * one began. (Webhook deliveries and resends hold no copy: every attempt
+ * reads the stored event, so they send its redacted version. Logs hold none:
+ * paths are masked and bodies are never logged.)
+ */
+export const PERSONAL_DATA_COPIES: { name: string; redact: (c: CopyContext) => Promise<number> }[] = [
+  {
+    // Found through the session's event list (VE#<vs_id>), which the publisher
+    // writes before it stores the events.
+    name: 'stored events',
+    redact: async ({ deps, scope, session }) => {
+      const changed = (await deps.events.allOfSession(scope, session.id))
+        .map((e) => ({ before: e, after: redactEvent(e) }))
+        .filter(({ before, after }) => JSON.stringify(before.data) !== JSON.stringify(after.data));
+      await Promise.all(changed.map(({ after }) => deps.events.replaceData(after)));
+      return changed.length;
+    },
+  },
+  {
+    // Listed on the session item (saved_keys), written with each keyed change.
+    name: 'saved Idempotency-Key results',
+    redact: ({ deps, scope, session, nowMs }) => {
+      const keys = (session.saved_keys ?? []).filter((k) => k.expires_at * 1000 > nowMs).map((k) => k.key);
+      return deps.idempotency.rewriteBodies(scope, keys, nowMs, redactSavedBody);
+    },
+  },
+  {
+    // Listed on the session item (report_ids), written with each report.
+    name: 'verification reports',
+    redact: async ({ deps, scope, session }) => {
+      const reports = session.report_ids
+        ? await deps.reports.getMany(scope, session.report_ids)
+        : await deps.reports.allOfSession(scope, session.id); // sessions stored before report_ids existed
+      const todo = reports.filter((r) => !r.redacted);
+      await Promise.all(todo.map((r) => deps.reports.replace(redactReport(r))));
+      return todo.length;
+    },
+  },
+  {
+    // Under the session's own key prefix in the bucket.
+    name: 'files',
+    redact: ({ deps, scope, session }) => deps.files.deletePrefix(sessionPrefix(scope, session.id)),
+  },
+];
+
+export type RedactionOutcome = 'redacted' | 'nothing_to_do' | 'waiting_for_checks';
+
+/**
+ * Finishes a redaction: every copy in PERSONAL_DATA_COPIES redacted, a second
+ * deletion of the files booked for when the last upload URL has expired, then
+ * one conditional write that sets `redaction.status: redacted` (and cancels a
+ * session the checks sent back to requires_input). That write makes the
+ * `redacted` event. A session still processing waits: the checks' own write
+ * sends it here again.
+ */
+export async function finishRedaction(deps: RedactionDeps, scope: Scope, sessionId: string): Promise<RedactionOutcome> {
+  const now = deps.now ?? Date.now;
+  const log = deps.log ?? ((line: string) => console.log(line));
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const session = await deps.sessions.get(scope, sessionId);
+    if (!session || session.redaction?.status !== 'processing') return 'nothing_to_do';
+    if (session.status === 'processing') return 'waiting_for_checks';
+    const nowMs = now();
+    const counts: Record<string, number> = {};
+    for (const copy of PERSONAL_DATA_COPIES) counts[copy.name] = await copy.redact({ deps, scope, session, nowMs });
+    // An upload URL issued just before the redaction can still be used until it expires.
+    await deps.queue.send([{ kind: 'files', account: scope.account, livemode: scope.livemode, session: sessionId }], UPLOAD_URL_SECONDS);
+    const next = applyFinishRedaction(session, { updated_ms: now(), last_request: null });
+    try {
+      await deps.sessions.commit(next, { action: 'finish_redaction', version: session.version });
+    } catch (err) {
+      if (err instanceof StaleSession) continue; // changed meanwhile (the checks ended): redact what it holds now
+      throw err;
+    }
+    log(JSON.stringify({ level: 'info', message: 'session redacted', session: sessionId, redacted: counts }));
+    return 'redacted';
+  }
+  throw new Error('the session kept changing while it was being redacted');
+}
+
+/** The redaction queue's consumer. */
+export function createRedactionWorker(deps: RedactionDeps) {
+  const log = deps.log ?? ((line: string) => console.log(line));
+  async function handle(m: RedactionMessage) {
+    const scope = { account: m.account, livemode: m.livemode };
+    if (m.kind === 'files') {
+      const deleted = await deps.files.deletePrefix(sessionPrefix(scope, m.session));
+      if (deleted > 0) log(JSON.stringify({ level: 'info', message: 'files uploaded after a redaction deleted', session: m.session, deleted }));
+      return;
+    }
+    await finishRedaction(deps, scope, m.session);
+  }
+  return async (batch: SQSEvent): Promise<SQSBatchResponse> => {
+    const failures: SQSBatchResponse['batchItemFailures'] = [];
+    await Promise.all(
+      batch.Records.map(async (record) => {
+        const m = parseRedactionMessage(record.body);
+        if (!m) {
+          log(JSON.stringify({ level: 'error', message: 'unreadable redaction message', messageId: record.messageId }));
+          failures.push({ itemIdentifier: record.messageId }); // to the dead-letter queue, for a person to look at
+          return;
+        }
+        try {
+          await handle(m);
+        } catch (err) {
+          log(JSON.stringify({ level: 'error', message: 'redaction failed; the message will be retried', session: m.session, error: err instanceof Error ? err.message : String(err) }));
+          failures.push({ itemIdentifier: record.messageId });
+        }
+      }),
+    );
+    return { batchItemFailures: failures };
+  };
+}
