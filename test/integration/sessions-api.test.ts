@@ -108,11 +108,12 @@ describe('create, retrieve, update, cancel, redact', () => {
     expect(r.body).toMatchObject({
       status: 'canceled',
       redaction: { status: 'redacted' },
-      metadata: {},
       provided_details: { email: '[redacted]' },
       url: null,
       client_secret: null,
     });
+    // The session had metadata { k: 'v' }: a redaction empties it.
+    expect(r.body.metadata).toEqual({});
     const again = await svc.call('POST', `${SESSIONS}/${id}/redact`);
     expect(again.status).toBe(200);
     expect(again.body.redaction).toEqual({ status: 'redacted' });
