@@ -97,15 +97,16 @@ export class Api extends Construct {
       },
       accessLogSettings: {
         destination: new LogGroupLogDestination(accessLogs),
-        // One JSON object per request. No query string, headers or body:
-        // those can carry API keys and personal data.
+        // One JSON object per request. No path, query string, headers or
+        // body: those can carry API keys, the hosted page's token (it is a
+        // path segment) and personal data. The route key says which route ran.
         format: AccessLogFormat.custom(
           JSON.stringify({
             requestId: '$context.requestId',
             requestTime: '$context.requestTime',
             sourceIp: '$context.identity.sourceIp',
             method: '$context.httpMethod',
-            path: '$context.path',
+            routeKey: '$context.routeKey',
             status: '$context.status',
             protocol: '$context.protocol',
             responseLength: '$context.responseLength',

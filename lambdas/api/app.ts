@@ -9,7 +9,7 @@ import { type EventDeps, listEvents, retrieveEvent } from './events.js';
 import { WEBHOOK_ROUTES, type WebhookRouteDeps } from './webhooks.js';
 import { type ReportDeps, listReports, retrieveReport } from './reports.js';
 import { type VerifyDeps, createUploads, showPage, submitWithClientSecret, submitWithUrlToken } from './verify.js';
-import { type HttpRequest, type HttpResponse, bodyParams, errorResponse, queryParams, requestFromEvent, toResult } from './http.js';
+import { type HttpRequest, type HttpResponse, bodyParams, errorResponse, maskPath, queryParams, requestFromEvent, toResult } from './http.js';
 import {
   type CallContext,
   type SessionDeps,
@@ -100,6 +100,14 @@ const PUBLIC_ROUTES: { method: string; pattern: RegExp; handler: PublicHandler }
   },
 ];
 
+function decodedSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
+
 async function route(deps: ApiDeps, req: HttpRequest): Promise<HttpResponse> {
   const nowMs = (deps.now ?? Date.now)();
   for (const r of PUBLIC_ROUTES) {
@@ -111,9 +119,15 @@ async function route(deps: ApiDeps, req: HttpRequest): Promise<HttpResponse> {
   for (const r of ROUTES) {
     const m = r.pattern.exec(req.path);
     if (!m) continue;
+    const id = decodedSegment(m[1] ?? '');
+    // An id that is not valid percent-encoding names nothing: the URL is not one of ours.
+    if (id === undefined) {
+      pathKnown = false;
+      break;
+    }
     pathKnown = true;
     if (r.method === req.method) {
-      match = { route: r, id: decodeURIComponent(m[1] ?? '') };
+      match = { route: r, id };
       break;
     }
   }
@@ -161,7 +175,7 @@ export function createApiHandler(deps: ApiDeps) {
     }
     if (process.env.API_ACCESS_LOG !== 'off')
       console.log(
-        JSON.stringify({ level: 'info', requestId: req.requestId, method: req.method, path: req.path, status: res.status, ms: Date.now() - started }),
+        JSON.stringify({ level: 'info', requestId: req.requestId, method: req.method, path: maskPath(req.path), status: res.status, ms: Date.now() - started }),
       );
     return toResult(res, req);
   });

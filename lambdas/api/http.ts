@@ -43,17 +43,59 @@ export function requestFromEvent(event: APIGatewayProxyEventV2, requestId: strin
   };
 }
 
-const QS_OPTIONS = { depth: 6, strictDepth: true, arrayLimit: 100, parameterLimit: 1000, allowPrototypes: false } as const;
+/**
+ * qs options. `plainObjects` keeps keys that Object.prototype also has
+ * (`constructor`, `toString`) as data in null-prototype objects, so that
+ * validation sees them and refuses them by name instead of qs dropping them.
+ * `throwOnLimitExceeded` refuses a body past `parameterLimit` parameters or an
+ * array index past `arrayLimit`, where qs would otherwise drop the rest.
+ */
+const QS_OPTIONS = { depth: 6, strictDepth: true, arrayLimit: 100, parameterLimit: 1000, plainObjects: true, throwOnLimitExceeded: true } as const;
+
+/**
+ * The first key in a form string with a `__proto__` segment, as a bracketed
+ * name (`metadata[__proto__]`). qs drops such keys whatever its options, so
+ * they are looked for in the raw text.
+ */
+function protoKey(text: string): string | undefined {
+  for (const part of text.split('&', QS_OPTIONS.parameterLimit + 1)) {
+    const raw = part.split('=', 1)[0].replace(/\+/g, ' ');
+    let key: string;
+    try {
+      key = decodeURIComponent(raw);
+    } catch {
+      key = raw; // qs keeps undecodable text as it is
+    }
+    const m = /(^|\[)__proto__(\]|$)/.exec(key);
+    if (m) return key.slice(0, m.index + m[0].length);
+  }
+  return undefined;
+}
 
 /** Parses a Stripe-style bracketed form string (`metadata[a]=b`, `expand[]=x`, `%5B0%5D`). */
 export function parseForm(text: string, what: string): Record<string, unknown> {
   if (Buffer.byteLength(text) > MAX_BODY_BYTES)
     throw new ApiError(413, 'invalid_request_error', `The ${what} is larger than ${MAX_BODY_BYTES} bytes.`);
+  const proto = protoKey(text);
+  if (proto !== undefined) throw invalidRequest(`Invalid ${proto}: '__proto__' cannot be used as a parameter name or key.`, { param: proto });
   try {
     return qs.parse(text, QS_OPTIONS) as Record<string, unknown>;
-  } catch {
+  } catch (err) {
+    if (err instanceof RangeError && /^Parameter limit/.test(err.message))
+      throw invalidRequest(`The ${what} has more than ${QS_OPTIONS.parameterLimit} parameters.`);
+    if (err instanceof RangeError && /^Array limit/.test(err.message))
+      throw invalidRequest(`The ${what} has an array with an index past ${QS_OPTIONS.arrayLimit - 1}: arrays may have at most ${QS_OPTIONS.arrayLimit} items.`);
     throw invalidRequest(`The ${what} could not be parsed: parameters may be nested at most ${QS_OPTIONS.depth} levels deep.`);
   }
+}
+
+/**
+ * A request path as it may be logged: the hosted page's token
+ * (`/verify/{id}/{token}/...`) and anything shaped like a client secret are
+ * masked, since either lets its holder act on the session.
+ */
+export function maskPath(path: string): string {
+  return path.replace(/^(\/verify\/[^/]+\/)[^/]+/, '$1***').replace(/_secret_[^/]*/g, '_secret_***');
 }
 
 /** POST parameters: a form body (Stripe's clients send form bodies only). */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ApiError, invalidRequest } from '../domain/errors.js';
 import { isTimeOrderedId } from '../domain/ids.js';
-import { arrayOf, int, obj, oneOf, parseParams, str } from '../domain/params.js';
+import { arrayOf, int, obj, oneOf, parseParams, redirectTarget, str } from '../domain/params.js';
 import { type SecretKind, checkToken, tokenScope } from '../domain/secrets.js';
 import {
   DOCUMENT_TYPES,
@@ -244,7 +244,7 @@ export async function submitWithUrlToken(
     const s = await open(deps, id, token, 'url', nowMs);
     const p = parseParams<SubmitParams>(s.livemode ? SUBMIT_PARAMS.live : SUBMIT_PARAMS.test, raw);
     const next = await submit(deps, s, p, nowMs);
-    const redirect = next.return_url ?? undefined;
+    const redirect = redirectTarget(next.return_url);
     if (wantsJson(accept)) return { status: 200, body: { status: next.status, redirect_url: redirect ?? null } };
     if (redirect) return { status: 303, body: null, headers: { location: redirect }, html: '' };
     const nonce = randomBytes(16).toString('base64');

@@ -17,10 +17,17 @@ export type Schema =
   | { kind: 'enum'; values: readonly string[]; unsettable?: boolean }
   | { kind: 'array'; items: Schema; max?: number }
   | { kind: 'object'; fields: Record<string, Schema>; required?: readonly string[]; unsettable?: boolean }
+  | { kind: 'url'; max?: number; unsettable?: boolean }
   | { kind: 'metadata' }
   | { kind: 'range' }; // an integer, or {gt, gte, lt, lte}
 
 export const METADATA_LIMITS = { keys: 50, keyLength: 40, valueLength: 500 } as const;
+/**
+ * Keys refused in metadata: a plain object cannot hold them as data (setting
+ * `__proto__` changes the prototype instead), and form parsers drop them
+ * silently. Refusing them says so instead of losing them.
+ */
+export const RESERVED_KEYS: readonly string[] = ['__proto__', 'constructor', 'prototype'];
 
 export const str = (max = 5000, unsettable = true): Schema => ({ kind: 'string', max, unsettable });
 export const bool = (): Schema => ({ kind: 'boolean' });
@@ -33,8 +40,40 @@ export const obj = (fields: Record<string, Schema>, opts: { required?: string[];
   fields,
   ...opts,
 });
+/** An absolute http(s) URL (see httpUrlProblem). */
+export const url = (max = 5000, unsettable = true): Schema => ({ kind: 'url', max, unsettable });
 export const metadata = (): Schema => ({ kind: 'metadata' });
 export const range = (): Schema => ({ kind: 'range' });
+
+/**
+ * Why `value` is not a URL the service may send a browser to, or undefined if
+ * it is one: it must be absolute, http or https, with a host, and hold no
+ * control characters. The WHATWG parser silently drops tabs and line breaks
+ * and trims C0 controls, so those are looked for in the raw string first; a
+ * CR or LF that reached a Location header would make the response invalid.
+ */
+export function httpUrlProblem(value: string): string | undefined {
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(value)) return 'must not contain control characters (such as a line break or tab)';
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    return 'must be an absolute URL, such as https://example.com/done';
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return 'must be an http or https URL';
+  if (parsed.hostname === '') return 'must name a host';
+  return undefined;
+}
+
+/**
+ * The address to redirect a browser to for a stored URL, in its ASCII form
+ * (a Location header holds no other characters), or undefined when the value
+ * is not one httpUrlProblem accepts: then the caller does not redirect.
+ */
+export function redirectTarget(value: string | null | undefined): string | undefined {
+  if (!value || httpUrlProblem(value) !== undefined) return undefined;
+  return new URL(value).href;
+}
 
 /** Validates `input` (the whole parsed body or query) against an object schema. */
 export function parseParams<T>(schema: ObjectSchema, input: unknown): T {
@@ -70,6 +109,13 @@ function parseValue(schema: Schema, value: unknown, param: string): unknown {
       if (schema.max !== undefined && value.length > schema.max)
         throw invalidRequest(`Invalid ${param}: must be at most ${schema.max} characters long.`, { param });
       return value;
+    }
+    case 'url': {
+      const s = parseValue({ kind: 'string', max: schema.max, unsettable: schema.unsettable }, value, param);
+      if (typeof s !== 'string') return s;
+      const problem = httpUrlProblem(s);
+      if (problem) throw invalidRequest(`Invalid ${param}: ${problem}.`, { code: 'url_invalid', param });
+      return s;
     }
     case 'boolean': {
       if (value === 'true') return true;
@@ -159,6 +205,8 @@ function parseMetadata(value: unknown, param: string): Record<string, string | n
   for (const key of keys) {
     const p = child(param, key);
     const v = value[key];
+    if (RESERVED_KEYS.includes(key))
+      throw invalidRequest(`Invalid ${p}: '${key}' cannot be used as a metadata key (${listOr(RESERVED_KEYS)} are reserved).`, { param: p });
     if (key.length > METADATA_LIMITS.keyLength)
       throw invalidRequest(`Metadata keys can be at most ${METADATA_LIMITS.keyLength} characters long; '${key}' has ${key.length}.`, { param: p });
     if (typeof v !== 'string')

@@ -1,6 +1,6 @@
 import { ApiError, invalidRequest } from './errors.js';
 import { type VerifiedOutputs, redactRenderedReport, redactVerifiedOutputs } from './report.js';
-import { METADATA_LIMITS, arrayOf, bool, metadata, obj, oneOf, str } from './params.js';
+import { METADATA_LIMITS, arrayOf, bool, metadata, obj, oneOf, str, url } from './params.js';
 import { clientSecretFor, newSecretSeed, pageUrlFor } from './secrets.js';
 import { INITIAL_STATUS, REFUSED_WHILE_REDACTING, type Action, type Status, nextStatus, refusalMessage } from './state-machine.js';
 
@@ -132,7 +132,7 @@ export const CREATE_PARAMS = obj({
   verification_flow: str(5000),
   options: optionsParam,
   metadata: metadata(),
-  return_url: str(5000),
+  return_url: url(5000),
   client_reference_id: str(5000),
   provided_details: providedDetailsParam,
   related_customer: str(5000),

@@ -179,7 +179,8 @@ export async function checkEndpointUrl(
   for (const { address } of addresses) {
     const kind = classifyAddress(address);
     if (!allowed(kind, allowLoopback)) {
-      const subject = literal !== 0 ? `${address} is` : `${host} resolves to ${address},`;
+      // Name only what the caller wrote: the address a name resolves to is the service's view of the network.
+      const subject = literal !== 0 ? `${address} is` : `${host} resolves to`;
       return { ok: false, reason: `${subject} ${refusal(kind, livemode, allowLoopback)}` };
     }
   }

@@ -44,15 +44,29 @@ beforeAll(async () => {
     cwd: root,
     env: { ...process.env, PORT: String(port), LOCAL_SECRET_KEY: secretKey },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: npm runs node, which runs Java (DynamoDB Local); teardown stops them all.
+    detached: true,
   });
+  process.once('exit', stopGroup);
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
   await waitFor('Ready.');
   stripe = new Stripe(secretKey, { host: '127.0.0.1', port, protocol: 'http' });
 });
 
-afterAll(async () => {
-  if (child && child.exitCode === null) child.kill('SIGKILL');
+/** SIGKILL to the whole process group of `npm start`, whether or not npm itself is still running. */
+function stopGroup() {
+  if (child?.pid === undefined) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; // ESRCH: the group is already gone
+  }
+}
+
+afterAll(() => {
+  stopGroup();
+  process.removeListener('exit', stopGroup);
 });
 
 describe('stripe-node against npm start', () => {

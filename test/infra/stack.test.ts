@@ -204,6 +204,9 @@ describe('VerificationSessionsStack', () => {
       const format = JSON.parse(stage.properties.AccessLogSettings.Format);
       expect(format.requestId).toBe('$context.requestId');
       expect(format.status).toBe('$context.status');
+      // The hosted page's token is a path segment: the access log names the route, never the path.
+      expect(format.routeKey).toBe('$context.routeKey');
+      expect(stage.properties.AccessLogSettings.Format).not.toMatch(/\$context\.(path|http\.path|requestPath|resourcePath)\b/);
     });
   });
 

@@ -122,6 +122,7 @@ describe('create, retrieve, update, cancel, redact', () => {
       url: null,
       client_secret: null,
     });
+    // The session had metadata { k: 'v' }: a redaction empties it.
     expect(r.body.metadata).toEqual({});
     const done = await untilSession(id, (s) => s.redaction?.status === 'redacted');
     expect(done).toMatchObject({ status: 'canceled', redaction: { status: 'redacted' } });
@@ -394,6 +395,37 @@ describe('Idempotency-Key', () => {
     expect(second.headers.get('idempotent-replayed')).toBe('true');
     const list = await svc.call('GET', `${SESSIONS}?client_reference_id=idem-one`);
     expect(list.body.data).toHaveLength(1);
+  });
+
+  it("two accounts with the same key each get their own result and never see the other's", async () => {
+    const otherKey = newSecretKey(false);
+    const other = await new ApiKeyStore(svc.doc, svc.tableName).register(otherKey, newAccountId());
+    const key = `shared-${Date.now()}`;
+    const asOther = { key: otherKey, headers: { 'idempotency-key': key } };
+    const mine = await svc.call('POST', SESSIONS, 'type=document&client_reference_id=idem-mine', { headers: { 'idempotency-key': key } });
+    const theirs = await svc.call('POST', SESSIONS, 'type=id_number&client_reference_id=idem-theirs', asOther);
+    expect(mine.status).toBe(200);
+    expect(theirs.status).toBe(200);
+    expect(theirs.headers.get('idempotent-replayed')).not.toBe('true');
+    expect(theirs.body).toMatchObject({ type: 'id_number', client_reference_id: 'idem-theirs' });
+    expect(theirs.body.id).not.toBe(mine.body.id);
+    // Each replay is its own account's result.
+    const mineAgain = await svc.call('POST', SESSIONS, 'type=document&client_reference_id=idem-mine', { headers: { 'idempotency-key': key } });
+    const theirsAgain = await svc.call('POST', SESSIONS, 'type=id_number&client_reference_id=idem-theirs', asOther);
+    expect(mineAgain.body).toEqual(mine.body);
+    expect(theirsAgain.body).toEqual(theirs.body);
+    expect(theirsAgain.headers.get('idempotent-replayed')).toBe('true');
+    // Each session belongs to the account that created it.
+    expect((await svc.call('GET', `${SESSIONS}/${theirs.body.id}`, undefined, { key: otherKey })).status).toBe(200);
+    expect((await svc.call('GET', `${SESSIONS}/${theirs.body.id}`)).status).toBe(404);
+    expect(other.account).not.toBe(svc.account);
+    // An update keyed the same way in both accounts stays apart too.
+    const updKey = `shared-update-${Date.now()}`;
+    const u1 = await svc.call('POST', `${SESSIONS}/${mine.body.id}`, 'metadata[who]=me', { headers: { 'idempotency-key': updKey } });
+    const u2 = await svc.call('POST', `${SESSIONS}/${theirs.body.id}`, 'metadata[who]=them', { key: otherKey, headers: { 'idempotency-key': updKey } });
+    expect(u1.body.metadata).toEqual({ who: 'me' });
+    expect(u2.status).toBe(200);
+    expect(u2.body).toMatchObject({ id: theirs.body.id, metadata: { who: 'them' } });
   });
 
   it('the same key with other parameters is a 400 idempotency_error', async () => {

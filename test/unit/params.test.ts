@@ -1,9 +1,9 @@
 import qs from 'qs';
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../lambdas/domain/errors.js';
-import { parseParams } from '../../lambdas/domain/params.js';
+import { httpUrlProblem, parseParams, redirectTarget } from '../../lambdas/domain/params.js';
 import { CREATE_PARAMS, UPDATE_PARAMS, mergeMetadata } from '../../lambdas/domain/session.js';
-import { parseForm } from '../../lambdas/api/http.js';
+import { maskPath, parseForm } from '../../lambdas/api/http.js';
 
 const create = (form: string) => parseParams<Record<string, unknown>>(CREATE_PARAMS, parseForm(form, 'body'));
 
@@ -87,5 +87,56 @@ describe('form parameters', () => {
   it('refuses bodies over the size limit and absurd nesting', () => {
     expect(errorOf(() => parseForm(`metadata[a]=${'x'.repeat(70_000)}`, 'body')).status).toBe(413);
     expect(errorOf(() => parseForm('a[b][c][d][e][f][g][h]=1', 'body')).status).toBe(400);
+  });
+});
+
+describe('input the audit found', () => {
+  it('return_url must be an absolute http(s) URL without control characters', () => {
+    expect(create('return_url=https://merchant.example/done?x=1').return_url).toBe('https://merchant.example/done?x=1');
+    expect(create('return_url=http://127.0.0.1:3000/back').return_url).toBe('http://127.0.0.1:3000/back');
+    expect(create('return_url=').return_url).toBeNull();
+    for (const bad of ['https://a.example/%0D%0ASet-Cookie:x=1', 'https://a.example/%09x', '/relative/done', 'javascript:alert(1)', 'ftp://a.example/', 'data:text/html,hi', 'https://', 'file:///etc/passwd']) {
+      const err = errorOf(() => create(`return_url=${bad}`));
+      expect(err.status, bad).toBe(400);
+      expect(err.toBody().error, bad).toMatchObject({ type: 'invalid_request_error', param: 'return_url' });
+    }
+    expect(httpUrlProblem('https://a.example/\r\nx')).toMatch(/control characters/);
+  });
+
+  it('a stored return_url that breaks the rule is no redirect; a good one redirects in its ASCII form', () => {
+    expect(redirectTarget('https://a.example/\r\nSet-Cookie: x=1')).toBeUndefined();
+    expect(redirectTarget('javascript:alert(1)')).toBeUndefined();
+    expect(redirectTarget(null)).toBeUndefined();
+    expect(redirectTarget('https://bücher.example/über')).toBe('https://xn--bcher-kva.example/%C3%BCber');
+  });
+
+  it('refuses metadata keys that a plain object cannot hold, naming them', () => {
+    for (const key of ['__proto__', 'constructor', 'prototype']) {
+      for (const form of [`metadata[${key}]=x&metadata[a]=1`, `metadata%5B${key}%5D=x`]) {
+        const err = errorOf(() => create(form));
+        expect(err.status, form).toBe(400);
+        expect(err.toBody().error.param, form).toBe(`metadata[${key}]`);
+      }
+    }
+    // Other names Object.prototype has are ordinary keys.
+    expect(create('metadata[toString]=x&metadata[hasOwnProperty]=y').metadata).toEqual({ toString: 'x', hasOwnProperty: 'y' });
+    expect(errorOf(() => create('__proto__=1')).toBody().error.param).toBe('__proto__');
+    expect(errorOf(() => create('options[constructor]=1')).toBody().error).toMatchObject({ code: 'parameter_unknown', param: 'options[constructor]' });
+  });
+
+  it('refuses more parameters than the limit instead of dropping the rest', () => {
+    const form = (n: number) => Array.from({ length: n }, (_, i) => `p${i}=1`).join('&');
+    expect(Object.keys(parseForm(form(1000), 'body'))).toHaveLength(1000);
+    const err = errorOf(() => parseForm(form(1001), 'body'));
+    expect(err.status).toBe(400);
+    expect(err.message).toMatch(/more than 1000 parameters/);
+    expect(errorOf(() => parseForm('expand[150]=x', 'body')).status).toBe(400);
+  });
+
+  it('maskPath hides the hosted page token and anything shaped like a client secret', () => {
+    expect(maskPath('/verify/vs_123/AbC987/submit')).toBe('/verify/vs_123/***/submit');
+    expect(maskPath('/verify/vs_123/AbC987')).toBe('/verify/vs_123/***');
+    expect(maskPath('/v1/identity/verification_sessions/vs_123_secret_xyz')).toBe('/v1/identity/verification_sessions/vs_123_secret_***');
+    expect(maskPath('/v1/identity/verification_sessions/vs_123')).toBe('/v1/identity/verification_sessions/vs_123');
   });
 });

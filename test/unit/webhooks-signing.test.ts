@@ -45,8 +45,10 @@ describe('signPayload', () => {
   it('keys the HMAC with the whole whsec_ string', () => {
     const secret = newWebhookSecret();
     const withoutPrefix = secret.slice('whsec_'.length);
-    const header = signPayload(body, [withoutPrefix], nowSeconds());
-    expect(() => stripe.webhooks.constructEvent(body, header, secret)).toThrow(StripeSignatureVerificationError);
+    const header = signPayload(body, [secret], nowSeconds());
+    expect(stripe.webhooks.constructEvent(body, header, secret).id).toBe('evt_1');
+    // A signer that dropped the prefix would be accepted by a verifier holding the shorter string.
+    expect(() => stripe.webhooks.constructEvent(body, header, withoutPrefix)).toThrow(StripeSignatureVerificationError);
   });
 
   it('refuses no secrets and fractional timestamps', () => {

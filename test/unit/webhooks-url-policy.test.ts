@@ -45,8 +45,13 @@ describe('live mode', () => {
   });
 
   it('refuses a name that resolves to an internal address, even among public ones', async () => {
-    expect(await reason('https://hooks.example.invalid/x', true, resolvesTo('10.1.2.3'))).toMatch(/hooks\.example\.invalid resolves to 10\.1\.2\.3/);
-    expect(await reason('https://hooks.example.invalid/x', true, resolvesTo('93.184.216.34', '127.0.0.1'))).toMatch(/127\.0\.0\.1/);
+    // The refusal names the host as written, never the address it resolved to.
+    const private_ = await reason('https://hooks.example.invalid/x', true, resolvesTo('10.1.2.3'));
+    expect(private_).toMatch(/hooks\.example\.invalid resolves to a private address/);
+    expect(private_).not.toContain('10.1.2.3');
+    const mixed = await reason('https://hooks.example.invalid/x', true, resolvesTo('93.184.216.34', '127.0.0.1'));
+    expect(mixed).toMatch(/resolves to a loopback address/);
+    expect(mixed).not.toContain('127.0.0.1');
   });
 
   it('refuses metadata-style and localhost names without asking DNS', async () => {
