@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { BusEntry, EventBus, PutResult } from '../lambdas/events/bus.js';
+import { type BusEntry, type EventBus, type PutResult, assertPutEventsLimits } from '../lambdas/events/bus.js';
 import { type BusEnvelope, ROUTES, type Route, type RouteName, matchesPattern } from '../lambdas/events/routing.js';
 
 /** Sees each envelope after it was sent, with the routes (queues) it went to. */
@@ -25,7 +25,9 @@ export class LocalBus implements EventBus {
     return () => this.listeners.delete(listener);
   }
 
+  /** Refuses what PutEvents refuses (more than 10 entries or 256 KB in one call), so npm start and the tests see what AWS would do. */
   async put(entries: BusEntry[]): Promise<PutResult> {
+    assertPutEventsLimits(entries);
     const failed: PutResult['failed'] = [];
     await Promise.all(
       entries.map(async (entry, index) => {

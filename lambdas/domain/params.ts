@@ -29,6 +29,31 @@ export const METADATA_LIMITS = { keys: 50, keyLength: 40, valueLength: 500 } as 
  */
 export const RESERVED_KEYS: readonly string[] = ['__proto__', 'constructor', 'prototype'];
 
+/**
+ * A stored string may take at most 3 bytes per character of its limit once
+ * written as JSON (UTF-8, escapes included), so that an event carrying a
+ * session at every limit stays under EventBridge's 256 KB per PutEvents call
+ * (test/unit/events-bounds.test.ts measures the margin). Every printable
+ * character is at most 3 bytes per UTF-16 unit, so text in any script passes;
+ * only control characters that JSON writes as `\u0001` (six bytes) count
+ * more. Without it, 5,000 such characters in one parameter would be 30 KB of
+ * event, and a session at every limit about 317 KB. The check needs only the
+ * request, so every write path (the update's single UpdateItem included)
+ * enforces it.
+ */
+export const JSON_BYTES_PER_CHARACTER = 3;
+
+const jsonBytes = (value: string) => Buffer.byteLength(JSON.stringify(value), 'utf8') - 2;
+
+function assertJsonSize(value: string, maxCharacters: number, param: string, what = param) {
+  const bytes = jsonBytes(value);
+  if (bytes > JSON_BYTES_PER_CHARACTER * maxCharacters)
+    throw invalidRequest(
+      `Invalid ${what}: it takes ${bytes} bytes as JSON, and at most ${JSON_BYTES_PER_CHARACTER * maxCharacters} are allowed (${JSON_BYTES_PER_CHARACTER} per character of its ${maxCharacters}-character limit; a control character such as U+0001 takes 6).`,
+      { param },
+    );
+}
+
 export const str = (max = 5000, unsettable = true): Schema => ({ kind: 'string', max, unsettable });
 export const bool = (): Schema => ({ kind: 'boolean' });
 export const int = (min?: number, max?: number): Schema => ({ kind: 'integer', min, max });
@@ -108,6 +133,7 @@ function parseValue(schema: Schema, value: unknown, param: string): unknown {
       }
       if (schema.max !== undefined && value.length > schema.max)
         throw invalidRequest(`Invalid ${param}: must be at most ${schema.max} characters long.`, { param });
+      if (schema.max !== undefined) assertJsonSize(value, schema.max, param);
       return value;
     }
     case 'url': {
@@ -213,6 +239,8 @@ function parseMetadata(value: unknown, param: string): Record<string, string | n
       throw invalidRequest(`Invalid ${p}: metadata values must be strings; square brackets are not allowed in metadata keys.`, { param: p });
     if (v.length > METADATA_LIMITS.valueLength)
       throw invalidRequest(`Metadata values can be at most ${METADATA_LIMITS.valueLength} characters long; the value of '${key}' has ${v.length}.`, { param: p });
+    assertJsonSize(key, METADATA_LIMITS.keyLength, p, 'metadata key');
+    assertJsonSize(v, METADATA_LIMITS.valueLength, p);
     out[key] = v === '' ? null : v;
   }
   return out;

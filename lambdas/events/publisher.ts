@@ -5,7 +5,7 @@ import type { SessionRecord } from '../domain/session.js';
 import type { EventStore } from '../store/event-store.js';
 import type { RedactionQueue } from '../redaction/queue.js';
 import { isSessionStreamRecord } from '../store/table.js';
-import { type BusEntry, type EventBus, PUT_EVENTS_MAX_ENTRIES } from './bus.js';
+import { type BusEntry, type EventBus, PUT_EVENTS_MAX_BYTES, chunkEntries, putEventsEntrySize } from './bus.js';
 import { EVENT_SOURCE, accountResource } from './routing.js';
 
 export interface PublisherDeps {
@@ -35,13 +35,35 @@ async function mapConcurrently<T, R>(items: T[], limit: number, fn: (item: T, in
   return out;
 }
 
-export const toBusEntry = (e: EventRecord): BusEntry => ({
-  source: EVENT_SOURCE,
-  detailType: e.type,
-  detail: JSON.stringify(renderEvent(e)),
-  time: new Date(e.created * 1000),
-  resources: [accountResource(e.account)],
-});
+/**
+ * The event as a bus entry; `detail` is the event as the API renders it.
+ *
+ * The API caps what a session may hold (character limits, and at most 3 bytes
+ * of JSON per character: JSON_BYTES_PER_CHARACTER) so that an event, which can
+ * carry much of the session twice (`data.object` and `previous_attributes`),
+ * fits PutEvents' 256 KB: about 243 KB at every limit. Should an entry still be
+ * over the limit (a future field the cap does not cover), it is sent by
+ * reference rather than refused: refusing would report the record in
+ * batchItemFailures and block the session's stream for good. The reference
+ * detail keeps the event's id, type, account, mode and the session's id, which
+ * the checks worker and the webhook fan-out need, drops the object's contents
+ * and says `by_reference: true`; the whole event is at GET /v1/events/{id}.
+ */
+export function toBusEntry(e: EventRecord): BusEntry {
+  const entry: BusEntry = {
+    source: EVENT_SOURCE,
+    detailType: e.type,
+    detail: JSON.stringify(renderEvent(e)),
+    time: new Date(e.created * 1000),
+    resources: [accountResource(e.account)],
+  };
+  const size = putEventsEntrySize(entry);
+  if (size <= PUT_EVENTS_MAX_BYTES) return entry;
+  console.warn(JSON.stringify({ level: 'warn', message: 'event over the PutEvents limit sent by reference', event: e.id, type: e.type, bytes: size }));
+  const { data, ...rest } = renderEvent(e);
+  const object = { id: data.object.id, object: data.object.object };
+  return { ...entry, detail: JSON.stringify({ ...rest, data: { object }, by_reference: true }) };
+}
 
 /** A redaction was asked for and the checks are not running: the redaction worker can finish it. */
 export const redactionDue = (s: SessionRecord) => s.redaction?.status === 'processing' && s.status !== 'processing';
@@ -51,7 +73,8 @@ const session = (image: unknown) => (image ? (unmarshall(image as Image) as unkn
 
 /**
  * The table stream's consumer: each change of a session becomes its events,
- * stored once (conditional puts, several at a time) and published to the bus in chunks of 10,
+ * stored once (conditional puts, several at a time) and published to the bus in
+ * calls cut by count (10) and size (256 KB),
  * re-sending only what PutEvents refused. A record whose events could not be
  * stored or published is reported in `batchItemFailures` (with everything after
  * it, so order per session holds); its events keep their ids on the retry.
@@ -100,8 +123,8 @@ export function createStreamPublisher(deps: PublisherDeps) {
     }
     for (let i = 0; i < firstFailed; i++) for (const e of perRecord[i]) pending.push({ record: i, entry: toBusEntry(e) });
 
-    for (let start = 0; start < pending.length; start += PUT_EVENTS_MAX_ENTRIES) {
-      let chunk = pending.slice(start, start + PUT_EVENTS_MAX_ENTRIES);
+    // Calls of at most 10 entries and 256 KB, one after the other, so order per session holds.
+    for (let chunk of chunkEntries(pending, (p) => p.entry)) {
       for (let attempt = 1; chunk.length > 0; attempt++) {
         let failed: typeof chunk;
         try {
