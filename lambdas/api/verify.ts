@@ -13,7 +13,7 @@ import {
   type Submission,
   transition,
 } from '../domain/session.js';
-import { ALLOWED_CONTENT_TYPES, type FileStore, fileKey } from '../store/file-store.js';
+import { ALLOWED_CONTENT_TYPES, type FileStore, type PresignedUpload, fileKey } from '../store/file-store.js';
 import { type SessionStore, StaleSession } from '../store/session-store.js';
 import { messagePage, requirements, verificationPage } from '../page/html.js';
 import type { HttpResponse } from './http.js';
@@ -114,12 +114,12 @@ const UPLOAD_PARAMS = obj({
   files: obj(Object.fromEntries(FILE_SLOTS.map((slot) => [slot, oneOf(ALLOWED_CONTENT_TYPES)]))),
 });
 
-/** Presigned PUT URLs for the images of the coming submission. */
+/** Presigned POSTs for the images of the coming submission. */
 export async function createUploads(deps: VerifyDeps, id: string, token: string, raw: unknown, nowMs: number): Promise<HttpResponse> {
   const s = await open(deps, id, token, 'url', nowMs);
   const { files } = parseParams<{ files?: Partial<Record<FileSlot, string>> }>(UPLOAD_PARAMS, raw);
   if (!files || Object.keys(files).length === 0) throw invalidRequest('Name at least one file to upload, as files[document_front]=image/jpeg.', { param: 'files' });
-  const uploads: Record<string, { url: string; headers: Record<string, string> }> = {};
+  const uploads: Record<string, PresignedUpload> = {};
   for (const [slot, contentType] of Object.entries(files) as [FileSlot, string][]) {
     uploads[slot] = await deps.files.presignUpload(fileKey(s, s.id, s.attempt, slot), contentType);
   }
