@@ -69,6 +69,8 @@ export interface SessionRecord {
   last_request: RequestRef | null;
   /** What the user submitted for the current attempt; null before and after redaction. */
   submission: Submission | null;
+  /** Upload URLs issued for the current attempt (absent: none); a submission starts the count again. */
+  uploads_issued?: number;
 }
 
 /** Files are stored under keys of the session's own prefix (see lambdas/store/file-store.ts). */

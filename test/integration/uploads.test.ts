@@ -1,5 +1,6 @@
 import { HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_UPLOADS_PER_ATTEMPT } from '../../lambdas/api/verify.js';
 import { MAX_FILE_BYTES } from '../../lambdas/store/file-store.js';
 import { type TestService, startTestService } from '../support/api.js';
 
@@ -9,9 +10,10 @@ const SESSIONS = '/v1/identity/verification_sessions';
 const BUCKET = 'verification-files';
 let svc: TestService;
 let s3: S3Client;
+const dynamoOps: { op: string; consumed: any; failed: boolean }[] = [];
 
 beforeAll(async () => {
-  svc = await startTestService();
+  svc = await startTestService({ observeDynamo: (op, consumed, failed) => dynamoOps.push({ op, consumed, failed }) });
 });
 afterAll(async () => {
   s3?.destroy();
@@ -111,5 +113,66 @@ describe('the size cap, from the signed policy', () => {
     const r = await askUploads(s.url, { document_front: 'image/gif' });
     expect(r.status).toBe(400);
     expect(r.body.error.param).toBe('files[document_front]');
+  });
+});
+
+describe('upload URLs per attempt', () => {
+  it(`issues at most ${MAX_UPLOADS_PER_ATTEMPT} per attempt, then a 400 naming files; a new attempt starts again`, async () => {
+    const s = await create();
+    const three = { document_front: 'image/png', document_back: 'image/png', selfie: 'image/png' };
+    expect((await askUploads(s.url, three)).status).toBe(200);
+    expect((await askUploads(s.url, three)).status).toBe(200);
+    const over = await askUploads(s.url, { selfie: 'image/png' });
+    expect(over.status).toBe(400);
+    expect(over.body.error).toMatchObject({ type: 'invalid_request_error', param: 'files' });
+    expect(over.body.error.message).toContain(`at most ${MAX_UPLOADS_PER_ATTEMPT} upload URLs`);
+
+    // A failed attempt sends the user back with a new link, and a new allowance.
+    const submitted = await fetch(`${s.url}/submit`, {
+      method: 'POST',
+      headers: { accept: 'application/json' },
+      body: new URLSearchParams({ test_outcome: 'unverified', test_error_code: 'document_expired' }),
+    });
+    expect(submitted.status).toBe(200);
+    // Uploads stop with the submission: the link's session is no longer waiting for input.
+    const afterSubmit = await askUploads(s.url, { selfie: 'image/png' });
+    expect(afterSubmit.status).toBe(400);
+    expect(afterSubmit.body.error.code).toBe('session_not_usable');
+    const deadline = Date.now() + 15_000;
+    let again: any;
+    do {
+      await new Promise((r) => setTimeout(r, 100));
+      again = (await svc.call('GET', `${SESSIONS}/${s.id}`)).body;
+    } while (again.status === 'processing' && Date.now() < deadline);
+    expect(again.status).toBe('requires_input');
+    expect((await askUploads(again.url, three)).status).toBe(200);
+    expect((await askUploads(again.url, three)).status).toBe(200);
+    expect((await askUploads(again.url, three)).status).toBe(400);
+  });
+
+  it('counts concurrent requests exactly: of 5 racing requests for 3 URLs, 2 get them', async () => {
+    const s = await create();
+    const three = { document_front: 'image/png', document_back: 'image/png', selfie: 'image/png' };
+    const results = await Promise.all(Array.from({ length: 5 }, () => askUploads(s.url, three)));
+    expect(results.map((r) => r.status).sort()).toEqual([200, 200, 400, 400, 400]);
+  });
+
+  it('issues none for a canceled session', async () => {
+    const s = await create();
+    expect((await svc.call('POST', `${SESSIONS}/${s.id}/cancel`)).status).toBe(200);
+    const r = await askUploads(s.url, { selfie: 'image/png' });
+    expect(r.status).toBe(400);
+    expect(r.body.error).toMatchObject({ code: 'session_not_usable', message: expect.stringContaining('canceled') });
+  });
+
+  it('costs one consistent read and one conditional write of the session', async () => {
+    const s = await create();
+    dynamoOps.length = 0;
+    expect((await askUploads(s.url, { document_front: 'image/png', selfie: 'image/png' })).status).toBe(200);
+    expect(dynamoOps.map((o) => `${o.op}${o.failed ? ' (failed)' : ''}`)).toEqual(['GetItemCommand', 'UpdateItemCommand']);
+    const [read, write] = dynamoOps.map((o) => o.consumed);
+    expect(read).toMatchObject({ CapacityUnits: 1 });
+    // A small session item; the write is billed by the item's size (26 units at the metadata maximum).
+    expect(write).toMatchObject({ CapacityUnits: 1 });
   });
 });
