@@ -12,13 +12,6 @@ export const FILE_RETENTION_DAYS = 30;
 /** A multipart upload the browser never finished is aborted (and its parts deleted) after this many days. */
 export const INCOMPLETE_UPLOAD_DAYS = 1;
 
-/**
- * The headers a browser sends with its presigned PUT: both are signed into the
- * URL by lambdas/store/file-store.ts (`presignUpload`), so a CORS preflight
- * asks for them.
- */
-export const UPLOAD_HEADERS = ['content-type', 'x-amz-server-side-encryption'] as const;
-
 export interface FilesProps {
   /**
    * What happens to the bucket when it leaves the stack.
@@ -29,7 +22,7 @@ export interface FilesProps {
 
 /**
  * The users' images: the hosted page uploads them straight to S3 with
- * presigned PUTs made by the API function, the checks worker reads them, a
+ * presigned POSTs made by the API function, the checks worker reads them, a
  * redaction deletes them, and the lifecycle rule expires whatever is left.
  * Private (no public access, no ACLs), encrypted at rest with S3-managed keys,
  * reachable over TLS only.
@@ -60,12 +53,12 @@ export class Files extends Construct {
         {
           // The hosted page is served from the API's own domain, which is only
           // known after deploy (API Gateway assigns it), so the origin cannot
-          // be listed here. Any origin is harmless: a PUT succeeds only with a
-          // URL the API presigned for one key, content type and encryption,
-          // for a few minutes.
+          // be listed here. Any origin is harmless: a POST succeeds only with a
+          // policy the API signed for one key, content type, encryption and
+          // size range, for a few minutes. A multipart form POST sends no
+          // custom header, so no header is allowed and none is preflighted.
           allowedOrigins: ['*'],
-          allowedMethods: [HttpMethods.PUT],
-          allowedHeaders: [...UPLOAD_HEADERS],
+          allowedMethods: [HttpMethods.POST],
           maxAge: 3600,
         },
       ],

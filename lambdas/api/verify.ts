@@ -13,7 +13,7 @@ import {
   type Submission,
   transition,
 } from '../domain/session.js';
-import { ALLOWED_CONTENT_TYPES, type FileStore, fileKey } from '../store/file-store.js';
+import { ALLOWED_CONTENT_TYPES, type FileStore, type PresignedUpload, fileKey } from '../store/file-store.js';
 import { type SessionStore, StaleSession } from '../store/session-store.js';
 import { messagePage, requirements, verificationPage } from '../page/html.js';
 import type { HttpResponse } from './http.js';
@@ -114,15 +114,36 @@ const UPLOAD_PARAMS = obj({
   files: obj(Object.fromEntries(FILE_SLOTS.map((slot) => [slot, oneOf(ALLOWED_CONTENT_TYPES)]))),
 });
 
-/** Presigned PUT URLs for the images of the coming submission. */
+/**
+ * Upload URLs one attempt may ask for: each image slot twice (a retried or
+ * replaced photo), so a leaked page link cannot mint storage without bound.
+ */
+export const MAX_UPLOADS_PER_ATTEMPT = 6;
+
+/**
+ * Presigned POSTs for the images of the coming submission, counted on the
+ * session (one conditional UpdateItem) against MAX_UPLOADS_PER_ATTEMPT.
+ */
 export async function createUploads(deps: VerifyDeps, id: string, token: string, raw: unknown, nowMs: number): Promise<HttpResponse> {
   const s = await open(deps, id, token, 'url', nowMs);
   const { files } = parseParams<{ files?: Partial<Record<FileSlot, string>> }>(UPLOAD_PARAMS, raw);
   if (!files || Object.keys(files).length === 0) throw invalidRequest('Name at least one file to upload, as files[document_front]=image/jpeg.', { param: 'files' });
-  const uploads: Record<string, { url: string; headers: Record<string, string> }> = {};
-  for (const [slot, contentType] of Object.entries(files) as [FileSlot, string][]) {
-    uploads[slot] = await deps.files.presignUpload(fileKey(s, s.id, s.attempt, slot), contentType);
+  const wanted = Object.entries(files) as [FileSlot, string][];
+  try {
+    await deps.sessions.countUploads(s, s.id, s.attempt, wanted.length, MAX_UPLOADS_PER_ATTEMPT);
+  } catch (err) {
+    if (!(err instanceof StaleSession)) throw err;
+    const current = err.current;
+    if (current && current.attempt === s.attempt && current.status === 'requires_input')
+      throw invalidRequest(
+        `Too many uploads: a verification attempt can ask for at most ${MAX_UPLOADS_PER_ATTEMPT} upload URLs, and ${current.uploads_issued ?? 0} were issued. Submit with the photos already uploaded, or ask for a new verification link.`,
+        { param: 'files' },
+      );
+    throw (current && explainStatus(current)) ??
+      new NotUsable(400, 'Link not valid', 'This verification link is not valid: it was already used, or it belongs to another verification. Ask for a new one.');
   }
+  const uploads: Record<string, PresignedUpload> = {};
+  for (const [slot, contentType] of wanted) uploads[slot] = await deps.files.presignUpload(fileKey(s, s.id, s.attempt, slot), contentType);
   return { status: 200, body: { uploads } };
 }
 
@@ -218,6 +239,8 @@ async function submit(deps: VerifyDeps, s: SessionRecord, p: SubmitParams, nowMs
   const submission = submissionOf(s, p, s, nowMs);
   const next = transition(s, 'submit', { updated_ms: nowMs, last_request: null }, (n) => {
     n.attempt += 1;
+    // The next attempt gets its own allowance of upload URLs.
+    delete n.uploads_issued;
     n.submission = submission;
     n.last_error = null;
   });

@@ -72,6 +72,8 @@ export interface SessionRecord {
    * checks end it keeps no ID number, names or date of birth; null once redacted.
    */
   submission: Submission | null;
+  /** Upload URLs issued for the current attempt (absent: none); a submission starts the count again. */
+  uploads_issued?: number;
   /**
    * The Idempotency-Keys whose saved result is a copy of this session, until
    * they expire: redaction rewrites exactly these, without a scan.

@@ -108,7 +108,8 @@ export function verificationPage(
 }
 
 /**
- * Uploads the chosen images with presigned PUTs, then submits the form as
+ * Uploads the chosen images with presigned POSTs (a multipart form: the
+ * signed fields first, the file last), then submits the form as
  * form-encoded data and follows the redirect the server names.
  */
 const SCRIPT = `
@@ -126,7 +127,8 @@ form.addEventListener('submit',async function(ev){
       var r=await fetch(form.dataset.uploads,{method:'POST',body:ask,headers:{accept:'application/json'}});
       var up=await r.json();if(!r.ok)throw new Error(up.error&&up.error.message||'Upload refused');
       for(var n of slots){var f=form.elements[n].files[0];var u=up.uploads[n];
-        var put=await fetch(u.url,{method:'PUT',body:f,headers:u.headers});if(!put.ok)throw new Error('Upload of '+n+' failed ('+put.status+')');
+        var fd=new FormData();Object.keys(u.fields).forEach(function(k){fd.append(k,u.fields[k]);});fd.append('file',f);
+        var put=await fetch(u.url,{method:'POST',body:fd});if(!put.ok)throw new Error('Upload of '+n+' failed ('+put.status+')');
         data.append('uploaded[]',n);}
     }
     new FormData(form).forEach(function(v,k){if(typeof v==='string'&&v!=='')data.append(k,v);});

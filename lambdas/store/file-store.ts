@@ -5,7 +5,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import type { FileSlot, Scope } from '../domain/session.js';
 
 /** Largest image the checks read (the page scales photos down before upload). */
@@ -19,9 +19,23 @@ export const sessionPrefix = (scope: Scope, sessionId: string) => `${scope.accou
 export const fileKey = (scope: Scope, sessionId: string, attempt: number, slot: FileSlot) =>
   `${sessionPrefix(scope, sessionId)}${attempt}/${slot}`;
 
+/** A presigned POST: the browser sends `fields` (in order) and then the file, as a multipart form, to `url`. */
+export interface PresignedUpload {
+  url: string;
+  fields: Record<string, string>;
+}
+
+/** DeleteObjects answered, but some keys were not deleted: the files are still there. */
+export class FilesNotDeleted extends Error {
+  constructor(readonly errors: { key?: string; code?: string; message?: string }[]) {
+    super(`${errors.length} file(s) could not be deleted: ${errors.map((e) => e.code ?? 'unknown').join(', ')}`);
+    this.name = 'FilesNotDeleted';
+  }
+}
+
 /**
  * The user's images: uploaded by the browser straight to S3 with presigned
- * PUTs, encrypted at rest (SSE-S3), expired by the bucket's lifecycle rule,
+ * POSTs, encrypted at rest (SSE-S3), expired by the bucket's lifecycle rule,
  * read by the checks, deleted on redaction. Locally the same code talks to an
  * S3-compatible server.
  */
@@ -39,15 +53,22 @@ export class FileStore {
     return this.origin;
   }
 
-  /** A URL the browser PUTs one image to; the signed headers must be sent as given. */
-  async presignUpload(key: string, contentType: string): Promise<{ url: string; headers: Record<string, string> }> {
-    const headers = { 'content-type': contentType, 'x-amz-server-side-encryption': 'AES256' };
-    const url = await getSignedUrl(
-      this.s3,
-      new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: contentType, ServerSideEncryption: 'AES256' }),
-      { expiresIn: UPLOAD_URL_SECONDS, signableHeaders: new Set(Object.keys(headers)) },
-    );
-    return { url, headers };
+  /**
+   * A presigned POST for one image. Its signed policy fixes the key, the
+   * content type and the encryption (each form field must equal the one given
+   * here) and caps the file at MAX_FILE_BYTES: S3 refuses anything else
+   * (EntityTooLarge, AccessDenied), and so does the local front of s3rver
+   * (local/s3-post-policy.ts), which reads the same policy.
+   */
+  presignUpload(key: string, contentType: string): Promise<PresignedUpload> {
+    return createPresignedPost(this.s3, {
+      Bucket: this.bucket,
+      Key: key,
+      // Every field becomes an exact-match condition of the policy.
+      Fields: { 'Content-Type': contentType, 'x-amz-server-side-encryption': 'AES256' },
+      Conditions: [['content-length-range', 1, MAX_FILE_BYTES]],
+      Expires: UPLOAD_URL_SECONDS,
+    });
   }
 
   async put(key: string, body: Uint8Array, contentType: string): Promise<void> {
@@ -66,7 +87,12 @@ export class FileStore {
     }
   }
 
-  /** Deletes every file under a prefix; returns how many. */
+  /**
+   * Deletes every file under a prefix; returns how many. DeleteObjects answers
+   * 200 even when it could not delete some keys (it lists them in `Errors`):
+   * those make it throw FilesNotDeleted, so a redaction is not reported done
+   * while a file survives.
+   */
   async deletePrefix(prefix: string): Promise<number> {
     let deleted = 0;
     let token: string | undefined;
@@ -74,7 +100,8 @@ export class FileStore {
       const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
       const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
       if (keys.length > 0) {
-        await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } }));
+        const r = await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } }));
+        if (r.Errors?.length) throw new FilesNotDeleted(r.Errors.map((e) => ({ key: e.Key, code: e.Code, message: e.Message })));
         deleted += keys.length;
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;

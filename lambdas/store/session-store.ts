@@ -298,6 +298,34 @@ export class SessionStore {
     }
   }
 
+  /**
+   * Counts `n` more upload URLs against the session's current attempt, with
+   * one conditional UpdateItem: the session must still accept a submission
+   * (the state machine's condition), be at `attempt`, and have issued at most
+   * `max - n` so far. Not a change of the session: no version bump, no event.
+   * Throws StaleSession with the current session when the condition fails.
+   */
+  async countUploads(scope: Scope, id: string, attempt: number, n: number, max: number): Promise<void> {
+    const cond = transitionCondition('submit');
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: sessionKey(scope, id),
+          UpdateExpression: 'ADD #issued :n',
+          ConditionExpression: `attribute_exists(pk) AND ${cond.expression} AND #attempt = :attempt AND (attribute_not_exists(#issued) OR #issued <= :room)`,
+          ExpressionAttributeNames: { ...cond.names, '#issued': 'uploads_issued', '#attempt': 'attempt' },
+          ExpressionAttributeValues: { ...cond.values, ':n': n, ':attempt': attempt, ':room': max - n },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
+    } catch (err) {
+      if (errorName(err) === 'ConditionalCheckFailedException') throw new StaleSession(fromItem_(itemOnConditionFailure(err)));
+      throw err;
+    }
+  }
+
   /** Newest first; see queryTimeOrderedPage. */
   list(scope: Scope, q: ListQuery): Promise<{ data: SessionRecord[]; has_more: boolean }> {
     return queryTimeOrderedPage(

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_FILE_BYTES } from '../../lambdas/store/file-store.js';
 import { type TestService, startTestService } from '../support/api.js';
 
 // The hosted page as a user meets it: Debian's Chromium, driven by playwright-core.
@@ -57,6 +58,26 @@ describe('the hosted verification page in Chromium', () => {
     const done = await settled(s.id);
     expect(done.status).toBe('verified');
     expect(done.last_verification_report).toMatchObject({ object: 'identity.verification_report', verification_session: s.id });
+    expect(done.last_verification_report.document.files).toHaveLength(1);
+    await page.close();
+  });
+
+  it('a photo over 10 MB is refused by storage, the page says so, and a smaller one then goes through', async () => {
+    const s = (await svc.call('POST', SESSIONS, 'type=document&options[document][allowed_types][]=passport')).body;
+    const page = await browser.newPage();
+    await page.goto(s.url);
+    await page.getByLabel('Photo of the front').setInputFiles({ name: 'huge.png', mimeType: 'image/png', buffer: Buffer.alloc(MAX_FILE_BYTES + 1) });
+    await page.getByLabel('Verification success').check();
+    await page.getByRole('button', { name: 'Submit' }).click();
+    await page.getByText('Upload of document_front failed (400)').waitFor();
+    expect(await page.getByRole('button', { name: 'Submit' }).isEnabled()).toBe(true);
+    expect((await svc.call('GET', `${SESSIONS}/${s.id}`)).body.status).toBe('requires_input');
+
+    await page.getByLabel('Photo of the front').setInputFiles({ name: 'front.png', mimeType: 'image/png', buffer: PNG });
+    await page.getByRole('button', { name: 'Submit' }).click();
+    await page.getByText('Your information was submitted').waitFor();
+    const done = await settled(s.id);
+    expect(done.status).toBe('verified');
     expect(done.last_verification_report.document.files).toHaveLength(1);
     await page.close();
   });

@@ -151,13 +151,17 @@ describe('submission through the url token, checks by the worker', () => {
 });
 
 describe('files', () => {
-  it('uploads go to storage through presigned URLs; redaction deletes them and redacts the report', async () => {
+  it('uploads go to storage through presigned POSTs; redaction deletes them and redacts the report', async () => {
     const s = await create('type=document&options[document][require_matching_selfie]=true');
     const up = await pagePost(s.url, 'uploads', 'files[document_front]=image/png&files[selfie]=image/png');
     expect(up.status).toBe(200);
     for (const slot of ['document_front', 'selfie']) {
-      const put = await fetch(up.body.uploads[slot].url, { method: 'PUT', body: PNG, headers: up.body.uploads[slot].headers });
-      expect(put.status).toBe(200);
+      // The page's multipart form POST: the signed fields first, the file last.
+      const form = new FormData();
+      for (const [k, v] of Object.entries(up.body.uploads[slot].fields as Record<string, string>)) form.append(k, v);
+      form.append('file', new Blob([PNG], { type: 'image/png' }), `${slot}.png`);
+      const posted = await fetch(up.body.uploads[slot].url, { method: 'POST', body: form });
+      expect(posted.status).toBe(204);
     }
     await pagePost(s.url, 'submit', 'uploaded[]=document_front&uploaded[]=selfie&test_outcome=verified');
     const done = await settled(s.id);

@@ -92,7 +92,7 @@ describe('the publisher through the local bus, sessions at the metadata maximum'
       })),
     };
     const bus = new RecordingBus(queues.client, queues.urls);
-    const publish = createStreamPublisher({ events: new EventStore(svc.doc, svc.tableName), bus, apiVersion: API_VERSION });
+    const publish = createStreamPublisher({ events: new EventStore(svc.doc, svc.tableName), bus, apiVersion: API_VERSION, redactions: { send: async () => {} } });
     expect(await publish(batch)).toEqual({ batchItemFailures: [] });
 
     const sizes = bus.calls.map((c) => c.map(putEventsEntrySize));

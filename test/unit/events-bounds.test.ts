@@ -220,6 +220,7 @@ class LimitedBus implements EventBus {
 
 class MemoryEvents {
   stored = new Map<string, EventRecord>();
+  async linkToSession() {}
   async putIfAbsent(e: EventRecord) {
     if (this.stored.has(e.id)) return false;
     this.stored.set(e.id, e);
@@ -246,7 +247,7 @@ describe('stream publisher under the PutEvents limits', () => {
       changes.push([undefined, s], [s, applyCancel(s, STAMP)]);
     }
     const bus = new LimitedBus();
-    const publish = createStreamPublisher({ events: new MemoryEvents() as unknown as EventStore, bus, apiVersion: API_VERSION, sleep: async () => {} });
+    const publish = createStreamPublisher({ events: new MemoryEvents() as unknown as EventStore, bus, apiVersion: API_VERSION, redactions: { send: async () => {} }, sleep: async () => {} });
     expect(await publish(streamEvent(changes))).toEqual({ batchItemFailures: [] });
 
     const sent = bus.calls.flat();
@@ -272,7 +273,7 @@ describe('stream publisher under the PutEvents limits', () => {
     const entries = changes.map(([, s]) => toBusEntry(eventsFromChange(undefined, s, API_VERSION)[0]));
     expect(() => assertPutEventsLimits(entries)).toThrow(/over the limit/);
     const bus = new LimitedBus();
-    const publish = createStreamPublisher({ events: new MemoryEvents() as unknown as EventStore, bus, apiVersion: API_VERSION, sleep: async () => {} });
+    const publish = createStreamPublisher({ events: new MemoryEvents() as unknown as EventStore, bus, apiVersion: API_VERSION, redactions: { send: async () => {} }, sleep: async () => {} });
     expect(await publish(streamEvent(changes))).toEqual({ batchItemFailures: [] });
     expect(bus.calls.map((c) => c.length)).toEqual([9, 1]);
   });
