@@ -3,6 +3,9 @@
  *   PORT              HTTP port (default 4010), on 127.0.0.1
  *   LOCAL_SECRET_KEY  a sk_test_... key to accept instead of a generated one
  *   DATA_DIR          keep DynamoDB Local's data in this directory (default: in memory)
+ *   RETENTION_DAYS    redact sessions verified or canceled longer than this (default: never)
+ *   ABANDON_AFTER_DAYS cancel (last_error abandoned) sessions awaiting input untouched longer than this (default: never)
+ *   SWEEP_INTERVAL_SECONDS how often those sweeps and the stuck-checks sweep run (default 60)
  */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -10,6 +13,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { JavaMissingError } from '../local/dynamodb.js';
 import { LOCAL_STATE_FILE } from '../local/state-file.js';
 import { startLocalService } from '../local/service.js';
+import { daysSetting } from '../lambdas/sweep/sweeper.js';
 
 async function main() {
   // The SDK's notice about future Node versions is not for users of `npm start`.
@@ -22,11 +26,25 @@ async function main() {
   if (secretKey && !/^sk_test_[0-9A-Za-z]{24,128}$/.test(secretKey))
     throw new UsageError('LOCAL_SECRET_KEY must look like sk_test_ followed by 24 to 128 letters and digits.');
 
-  const service = await startLocalService({ port, secretKey, dataDir, log: (l) => console.error(l) });
+  let sweep;
+  try {
+    const interval = process.env.SWEEP_INTERVAL_SECONDS;
+    if (interval !== undefined && !(Number(interval) > 0)) throw new Error(`SWEEP_INTERVAL_SECONDS must be a positive number, got '${interval}'`);
+    sweep = {
+      retentionMs: daysSetting('RETENTION_DAYS', process.env.RETENTION_DAYS),
+      abandonAfterMs: daysSetting('ABANDON_AFTER_DAYS', process.env.ABANDON_AFTER_DAYS),
+      intervalMs: interval ? Number(interval) * 1000 : undefined,
+    };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+
+  const service = await startLocalService({ port, secretKey, dataDir, sweep, log: (l) => console.error(l) });
   const { hostname } = new URL(service.baseUrl);
   console.log(`Verification sessions API: ${service.baseUrl}/v1/identity/verification_sessions
 Test secret key: ${service.secretKey}
 DynamoDB Local: ${service.dynamoEndpoint} (${dataDir ? `data in ${dataDir}` : 'in memory'}), table ${service.tableName}
+Retention: ${process.env.RETENTION_DAYS ? `sessions verified or canceled are redacted after ${process.env.RETENTION_DAYS} days` : 'off (RETENTION_DAYS)'}; abandonment: ${process.env.ABANDON_AFTER_DAYS ? `sessions awaiting input are canceled after ${process.env.ABANDON_AFTER_DAYS} days untouched` : 'off (ABANDON_AFTER_DAYS)'}
 
 Try it:
   curl ${service.baseUrl}/v1/identity/verification_sessions -u ${service.secretKey}: -d type=document

@@ -8,6 +8,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { ServiceFunction } from './function.js';
+import { grantOnTable } from './store.js';
 
 /**
  * The DynamoDB actions the API handler performs, and nothing else.
@@ -72,7 +73,7 @@ export class Api extends Construct {
       environment: { TABLE_NAME: props.table.tableName, FILES_BUCKET: props.bucket.bucketName },
     });
 
-    props.table.grant(this.handler, ...API_TABLE_ACTIONS);
+    grantOnTable(props.table, this.handler, ...API_TABLE_ACTIONS);
     // Exact actions rather than bucket.grantPut/grantDelete, which add object
     // tagging, retention, legal hold, Abort* and every DeleteObject* variant.
     this.handler.addToRolePolicy(

@@ -7,6 +7,7 @@ import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ROUTES } from '../lambdas/events/routing.js';
 import { ServiceFunction } from './function.js';
+import { grantOnTable } from './store.js';
 
 /**
  * The checks worker's timeout: one batch of `ROUTES.checks.queue.batchSize`
@@ -87,7 +88,7 @@ export class Checks extends Construct {
       }),
     );
 
-    props.table.grant(this.worker, ...CHECKS_TABLE_ACTIONS);
+    grantOnTable(props.table, this.worker, ...CHECKS_TABLE_ACTIONS);
     // Reads the images of a session and nothing else on S3. ListBucket makes a
     // missing image (never uploaded, already expired or redacted) answer
     // 404 NoSuchKey, which the worker treats as "no file", instead of

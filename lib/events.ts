@@ -16,6 +16,7 @@ import {
 } from '../lambdas/events/routing.js';
 import { STREAM_FILTER_PATTERN } from '../lambdas/store/table.js';
 import { ServiceFunction } from './function.js';
+import { grantOnTable } from './store.js';
 
 /** The routing table's pattern as CDK's EventPattern: `{ prefix }` becomes EventBridge's prefix matcher. */
 export function toEventPattern(pattern: RoutePattern): EventPattern {
@@ -78,7 +79,7 @@ export class Events extends Construct {
     // The publisher stores each event with a conditional PutItem and adds its id
     // to the session's event list with an UpdateItem; the event source adds the
     // stream read permissions.
-    props.table.grant(this.publisher, 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+    grantOnTable(props.table, this.publisher, 'dynamodb:PutItem', 'dynamodb:UpdateItem');
     this.bus.grantPutEventsTo(this.publisher);
 
     this.streamFailures = this.deadLetterQueue('StreamFailures', Duration.days(14));

@@ -11,6 +11,7 @@ import { REDACTION_QUEUE } from '../lambdas/redaction/queue.js';
 import { assertVisibilityCoversTimeout } from './checks.js';
 import { deadLetterAlarm } from './events.js';
 import { ServiceFunction } from './function.js';
+import { grantOnTable } from './store.js';
 
 /**
  * The DynamoDB actions of the redaction worker: it reads the session and the
@@ -73,7 +74,7 @@ export class Redaction extends Construct {
       },
     });
     this.worker.addEventSource(new SqsEventSource(this.queue, { batchSize: settings.batchSize, reportBatchItemFailures: true }));
-    props.table.grant(this.worker, ...REDACTION_TABLE_ACTIONS);
+    grantOnTable(props.table, this.worker, ...REDACTION_TABLE_ACTIONS);
     // Lists and deletes a session's files; reads none.
     this.worker.addToRolePolicy(new PolicyStatement({ actions: ['s3:DeleteObject'], resources: [props.bucket.arnForObjects('*')] }));
     this.worker.addToRolePolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.bucket.bucketArn] }));

@@ -6,6 +6,7 @@ import { Events, pascalCase } from './events.js';
 import { FILE_RETENTION_DAYS, Files } from './files.js';
 import { Redaction } from './redaction.js';
 import { Store } from './store.js';
+import { Sweep } from './sweep.js';
 import { Webhooks } from './webhooks.js';
 
 export interface VerificationSessionsStackProps extends StackProps {
@@ -14,6 +15,16 @@ export interface VerificationSessionsStackProps extends StackProps {
    * @default true
    */
   readonly deletionProtection?: boolean;
+  /**
+   * Redact sessions `verified` or `canceled` for longer than this many days.
+   * @default undefined (never)
+   */
+  readonly retentionDays?: number;
+  /**
+   * Cancel sessions left in `requires_input`, untouched for this many days, as abandoned.
+   * @default undefined (never)
+   */
+  readonly abandonAfterDays?: number;
 }
 
 /** The whole service in one stack: the table, the HTTP API in front of it, and the events pipeline behind it. */
@@ -25,6 +36,7 @@ export class VerificationSessionsStack extends Stack {
   readonly checks: Checks;
   readonly webhooks: Webhooks;
   readonly redaction: Redaction;
+  readonly sweep: Sweep;
 
   constructor(scope: Construct, id: string, props: VerificationSessionsStackProps = {}) {
     super(scope, id, props);
@@ -35,6 +47,7 @@ export class VerificationSessionsStack extends Stack {
     this.events = new Events(this, 'Events', { table: this.store.table });
     this.checks = new Checks(this, 'Checks', { table: this.store.table, bucket: this.files.bucket, queue: this.events.queues.checks });
     this.redaction = new Redaction(this, 'Redaction', { table: this.store.table, bucket: this.files.bucket, publisher: this.events.publisher });
+    this.sweep = new Sweep(this, 'Sweep', { table: this.store.table, retentionDays: props.retentionDays, abandonAfterDays: props.abandonAfterDays });
     this.webhooks = new Webhooks(this, 'Webhooks', { table: this.store.table, eventsQueue: this.events.queues.webhooks, bus: this.events.bus, api: this.api.handler });
 
     new CfnOutput(this, 'ApiUrl', {

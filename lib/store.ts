@@ -1,7 +1,9 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, Billing, StreamViewType, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, Billing, ProjectionType, StreamViewType, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
-import { STREAM_VIEW, TABLE_KEYS, TTL_ATTRIBUTE } from '../lambdas/store/table.js';
+import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { STREAM_VIEW, SWEEP_INDEX, TABLE_KEYS, TTL_ATTRIBUTE } from '../lambdas/store/table.js';
 
 export interface StoreProps {
   /**
@@ -37,6 +39,24 @@ export class Store extends Construct {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: props.deletionProtection ?? true,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      // Sessions a scheduled sweep may act on (lambdas/sweep): keys only, so it stays small.
+      globalSecondaryIndexes: [
+        {
+          indexName: SWEEP_INDEX.name,
+          partitionKey: { name: SWEEP_INDEX.partitionKey, type: AttributeType.STRING },
+          sortKey: { name: SWEEP_INDEX.sortKey, type: AttributeType.NUMBER },
+          projectionType: ProjectionType.KEYS_ONLY,
+        },
+      ],
     });
   }
+}
+
+/**
+ * DynamoDB actions on the table itself, not on its indexes: `table.grant`
+ * adds `<table>/index/*` as soon as the table has an index, and only the
+ * sweeper reads the sweep index (lib/sweep.ts grants it that alone).
+ */
+export function grantOnTable(table: ITableV2, grantee: IGrantable, ...actions: string[]): void {
+  grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions, resources: [table.tableArn] }));
 }

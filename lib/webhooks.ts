@@ -8,6 +8,7 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ROUTES, WEBHOOK_DELIVERY_QUEUE } from '../lambdas/events/routing.js';
 import { ServiceFunction } from './function.js';
+import { grantOnTable } from './store.js';
 
 /**
  * The DynamoDB actions of the fan-out: read the account's endpoints (Query),
@@ -80,7 +81,7 @@ export class Webhooks extends Construct {
         WEBHOOK_DELIVERY_QUEUE_URL: this.deliveryQueue.queueUrl,
       },
     });
-    props.table.grant(this.fanOut, ...FAN_OUT_TABLE_ACTIONS);
+    grantOnTable(props.table, this.fanOut, ...FAN_OUT_TABLE_ACTIONS);
     this.deliveryQueue.grantSendMessages(this.fanOut);
     this.fanOut.addEventSource(
       new SqsEventSource(props.eventsQueue, { batchSize: ROUTES.webhooks.queue.batchSize, reportBatchItemFailures: true }),
@@ -98,7 +99,7 @@ export class Webhooks extends Construct {
         EVENT_BUS_NAME: props.bus.eventBusName,
       },
     });
-    props.table.grant(this.delivery, ...DELIVERY_TABLE_ACTIONS);
+    grantOnTable(props.table, this.delivery, ...DELIVERY_TABLE_ACTIONS);
     // The event source grants receiving, deleting and ChangeMessageVisibility on the delivery queue.
     this.delivery.addEventSource(
       new SqsEventSource(this.deliveryQueue, { batchSize: settings.batchSize, reportBatchItemFailures: true }),

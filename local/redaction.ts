@@ -25,6 +25,8 @@ export async function startLocalRedaction(opts: {
   sqs: SQSClient;
   s3: { client: S3Client; bucket: string };
   prefix?: string;
+  /** Seconds before the second deletion of a redacted session's files (tests shorten it). */
+  filesAgainAfterSeconds?: number;
   log?: (line: string) => void;
 }): Promise<LocalRedaction> {
   const urls = await createQueueWithDeadLetter(opts.sqs, `${opts.prefix ?? ''}${REDACTION_QUEUE.name}`, REDACTION_QUEUE.queue);
@@ -36,6 +38,7 @@ export async function startLocalRedaction(opts: {
     reports: new ReportStore(opts.doc, opts.tableName),
     files: new FileStore(opts.s3.client, opts.s3.bucket),
     queue,
+    filesAgainAfterSeconds: opts.filesAgainAfterSeconds,
     log: (line) => opts.log?.(line),
   });
   const poller = new QueuePoller({ sqs: opts.sqs, queueUrl: urls.queue, handler: worker, batchSize: REDACTION_QUEUE.queue.batchSize, log: opts.log, idleDelayMs: 25 });

@@ -13,6 +13,7 @@ import { StreamPoller } from './stream-poller.js';
 import { type LocalWebhooks, type LocalWebhooksTuning, startLocalWebhooks } from './webhooks.js';
 import { startLocalChecks } from './checks.js';
 import { type LocalRedaction, startLocalRedaction } from './redaction.js';
+import { type LocalSweepOptions, startLocalSweep } from './sweep.js';
 import type { QueuePoller } from './queue-poller.js';
 import { type LocalS3, startLocalS3 } from './s3.js';
 import { FileStore } from '../lambdas/store/file-store.js';
@@ -39,6 +40,10 @@ export interface LocalServiceOptions {
   observeDynamo?: DynamoObserver;
   /** Webhook delivery settings (tests compress the retry schedule). */
   webhooks?: LocalWebhooksTuning;
+  /** Seconds before a redacted session's files are deleted a second time (default: when upload URLs expire). */
+  filesAgainAfterSeconds?: number;
+  /** Retention, abandonment and stuck-checks sweeps, and how often they run. */
+  sweep?: LocalSweepOptions;
 }
 
 export interface LocalService {
@@ -76,6 +81,7 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
   let checks: QueuePoller | undefined;
   let webhooks: LocalWebhooks | undefined;
   let redaction: LocalRedaction | undefined;
+  let sweeper: { stop(): Promise<void> } | undefined;
   const endpoint = opts.dynamoEndpoint ?? (dynamo = await startDynamoDbLocal({ dataDir: opts.dataDir })).endpoint;
   try {
     await ensureTable(endpoint, tableName);
@@ -102,7 +108,7 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
     // Events: the table's stream -> the publisher handler -> the local bus -> the routes' queues.
     queues = await startLocalQueues();
     const bus = new LocalBus(queues.client, queues.urls);
-    redaction = await startLocalRedaction({ doc, tableName, sqs: queues.client, s3, log: opts.log });
+    redaction = await startLocalRedaction({ doc, tableName, sqs: queues.client, s3, filesAgainAfterSeconds: opts.filesAgainAfterSeconds, log: opts.log });
     poller = new StreamPoller({
       endpoint,
       tableName,
@@ -114,6 +120,7 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
     checks = await startLocalChecks({ doc, tableName, sqs: queues.client, queueUrl: queues.urls.checks.queue, s3, log: opts.log });
     webhooks = await startLocalWebhooks({ doc, tableName, sqs: queues.client, webhooksQueueUrl: queues.urls.webhooks.queue, bus, log: opts.log, ...opts.webhooks });
     deps.webhooks = webhooks.apiDeps;
+    sweeper = startLocalSweep({ ...opts.sweep, doc, tableName, log: opts.log });
     const server = createLocalHttpServer(createApiHandler(deps), opts.log);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -138,6 +145,7 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
       stop: async () => {
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
+        await sweeper?.stop();
         await checks?.stop();
         await webhooks?.stop();
         await poller?.stop();
@@ -150,6 +158,7 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
       },
     };
   } catch (err) {
+    await sweeper?.stop();
     await checks?.stop();
     await webhooks?.stop();
     await poller?.stop();

@@ -16,6 +16,8 @@ export interface RedactionDeps {
   reports: ReportStore;
   files: FileStore;
   queue: RedactionQueue;
+  /** When the files are deleted a second time (default UPLOAD_URL_SECONDS, when every upload URL issued before has expired). */
+  filesAgainAfterSeconds?: number;
   now?: () => number;
   log?: (line: string) => void;
 }
@@ -104,7 +106,7 @@ export async function finishRedaction(deps: RedactionDeps, scope: Scope, session
     const counts: Record<string, number> = {};
     for (const copy of PERSONAL_DATA_COPIES) counts[copy.name] = await copy.redact({ deps, scope, session, nowMs });
     // An upload URL issued just before the redaction can still be used until it expires.
-    await deps.queue.send([{ kind: 'files', account: scope.account, livemode: scope.livemode, session: sessionId }], UPLOAD_URL_SECONDS);
+    await deps.queue.send([{ kind: 'files', account: scope.account, livemode: scope.livemode, session: sessionId }], deps.filesAgainAfterSeconds ?? UPLOAD_URL_SECONDS);
     const next = applyFinishRedaction(session, { updated_ms: now(), last_request: null });
     try {
       await deps.sessions.commit(next, { action: 'finish_redaction', version: session.version });

@@ -18,7 +18,7 @@ import {
   idempotencyKey,
   putSavedResult,
 } from './idempotency.js';
-import { SESSION_SK_PREFIX } from './table.js';
+import { SESSION_SK_PREFIX, SWEEP_INDEX } from './table.js';
 import { type CreatedFilter, queryTimeOrderedPage } from './time-ordered-list.js';
 
 /** Partition of one account in one mode. */
@@ -59,13 +59,31 @@ export class StaleSession extends Error {
   }
 }
 
+/** The sweep shard of a session: its id spreads sessions over the index's partitions. */
+export function sweepShard(id: string): number {
+  let h = 0;
+  for (const c of id) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  return h % SWEEP_INDEX.shards;
+}
+export const sweepPartition = (status: Status, shard: number) => `SW#${status}#${shard}`;
+
+/**
+ * A session's place in the sweep index: every session the sweeps may act on
+ * (not yet redacted, or still processing), keyed by its status and the time of
+ * its last change; none for the others (the item leaves the index).
+ */
+export function sweepKeys(s: Pick<SessionRecord, 'id' | 'status' | 'redaction' | 'updated_ms'>) {
+  if (s.redaction && s.status !== 'processing') return {};
+  return { [SWEEP_INDEX.partitionKey]: sweepPartition(s.status, sweepShard(s.id)), [SWEEP_INDEX.sortKey]: s.updated_ms };
+}
+
 function toItem(s: SessionRecord) {
-  return { ...sessionKey(s, s.id), ...s };
+  return { ...sessionKey(s, s.id), ...s, ...sweepKeys(s) };
 }
 
 function fromItem_(item: Record<string, unknown> | undefined): SessionRecord | undefined {
   if (!item) return undefined;
-  const { pk: _pk, sk: _sk, ...rest } = item;
+  const { pk: _pk, sk: _sk, [SWEEP_INDEX.partitionKey]: _spk, [SWEEP_INDEX.sortKey]: _sat, ...rest } = item;
   return rest as unknown as SessionRecord;
 }
 export { fromItem_ as sessionFromItem };
@@ -206,12 +224,13 @@ export class SessionStore {
    */
   async cancel(scope: Scope, id: string, stamp: ChangeStamp): Promise<SessionRecord> {
     const cond = transitionCondition('cancel');
+    const to = nextStatus('cancel', 'requires_input')!;
     return this.update_(scope, id, stamp, {
-      set: ['#status = :to'],
+      set: ['#status = :to', '#sweepPk = :sweepPk'],
       remove: [],
       condition: cond.expression,
-      names: cond.names,
-      values: { ...cond.values, ':to': nextStatus('cancel', 'requires_input') },
+      names: { ...cond.names, '#sweepPk': SWEEP_INDEX.partitionKey },
+      values: { ...cond.values, ':to': to, ':sweepPk': sweepPartition(to, sweepShard(id)) },
     });
   }
 
@@ -276,14 +295,15 @@ export class SessionStore {
     stamp: ChangeStamp,
     expr: { set: string[]; remove: string[]; condition: string; names: Record<string, string>; values: Record<string, unknown> },
   ): Promise<SessionRecord> {
-    const set = ['#version = #version + :one', '#updatedMs = :updatedMs', '#lastRequest = :lastRequest', ...expr.set];
+    // The fast paths act only on sessions in the sweep index (not redacted): their last change moves.
+    const set = ['#version = #version + :one', '#updatedMs = :updatedMs', '#sweepAt = :updatedMs', '#lastRequest = :lastRequest', ...expr.set];
     try {
       const r = await this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: sessionKey(scope, id),
           UpdateExpression: `SET ${set.join(', ')}${expr.remove.length ? ` REMOVE ${expr.remove.join(', ')}` : ''}`,
-          ExpressionAttributeNames: { ...expr.names, '#version': 'version', '#updatedMs': 'updated_ms', '#lastRequest': 'last_request' },
+          ExpressionAttributeNames: { ...expr.names, '#version': 'version', '#updatedMs': 'updated_ms', '#sweepAt': SWEEP_INDEX.sortKey, '#lastRequest': 'last_request' },
           ExpressionAttributeValues: { ...expr.values, ':one': 1, ':updatedMs': stamp.updated_ms, ':lastRequest': stamp.last_request },
           ConditionExpression: `attribute_exists(pk) AND ${expr.condition}`,
           ReturnValues: 'ALL_NEW',

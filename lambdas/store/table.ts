@@ -17,6 +17,12 @@
  *   api key         pk = "KEY#<sha256 of the key>"  sk = "KEY"
  * Sessions of one account and mode share a partition: a retrieve is one GetItem,
  * a list is one Query, and an account can never address another account's items.
+ *
+ * One sparse index, `sweep` (keys only): a session that a scheduled sweep may
+ * have to act on carries sweep_pk = "SW#<status>#<shard>" and sweep_at = the
+ * time of its last change (ms). The sweeps (retention, abandonment, stuck
+ * checks) query it for sessions older than a bound without reading the table.
+ * A session whose redaction was asked for leaves it (unless it is processing).
  */
 export const TABLE_KEYS = {
   partitionKey: 'pk',
@@ -53,6 +59,9 @@ export const STREAM_FILTER_PATTERN = { dynamodb: { Keys: { sk: { S: [{ prefix: S
 export const isSessionStreamRecord = (keys: { sk?: { S?: string } } | undefined) =>
   keys?.sk?.S?.startsWith(SESSION_SK_PREFIX) ?? false;
 
+/** The sweep index: its name, keys, and how many shards spread its partitions. */
+export const SWEEP_INDEX = { name: 'sweep', partitionKey: 'sweep_pk', sortKey: 'sweep_at', shards: 4 } as const;
+
 /** Input for DynamoDB's CreateTable, used by the local runtime and tests. */
 export function createTableInput(tableName: string) {
   return {
@@ -60,10 +69,22 @@ export function createTableInput(tableName: string) {
     AttributeDefinitions: [
       { AttributeName: TABLE_KEYS.partitionKey, AttributeType: 'S' as const },
       { AttributeName: TABLE_KEYS.sortKey, AttributeType: 'S' as const },
+      { AttributeName: SWEEP_INDEX.partitionKey, AttributeType: 'S' as const },
+      { AttributeName: SWEEP_INDEX.sortKey, AttributeType: 'N' as const },
     ],
     KeySchema: [
       { AttributeName: TABLE_KEYS.partitionKey, KeyType: 'HASH' as const },
       { AttributeName: TABLE_KEYS.sortKey, KeyType: 'RANGE' as const },
+    ],
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: SWEEP_INDEX.name,
+        KeySchema: [
+          { AttributeName: SWEEP_INDEX.partitionKey, KeyType: 'HASH' as const },
+          { AttributeName: SWEEP_INDEX.sortKey, KeyType: 'RANGE' as const },
+        ],
+        Projection: { ProjectionType: 'KEYS_ONLY' as const },
+      },
     ],
     BillingMode: 'PAY_PER_REQUEST' as const,
     StreamSpecification: { StreamEnabled: true, StreamViewType: STREAM_VIEW },

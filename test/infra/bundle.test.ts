@@ -19,6 +19,8 @@ let bundle: string;
 let publisherBundle: string;
 let checksBundle: string;
 let webhookBundles: { fanOut: string; delivery: string };
+let redactionBundle: string;
+let sweepBundle: string;
 
 beforeAll(() => {
   outdir = mkdtempSync(join(tmpdir(), 'vs-synth-'));
@@ -43,6 +45,8 @@ beforeAll(() => {
   expect(new Set([bundle, publisherBundle, checksBundle]).size).toBe(3);
   webhookBundles = { fanOut: bundleOf(stack.webhooks.fanOut), delivery: bundleOf(stack.webhooks.delivery) };
   expect(new Set([bundle, publisherBundle, checksBundle, ...Object.values(webhookBundles)]).size).toBe(5);
+  redactionBundle = bundleOf(stack.redaction.worker);
+  sweepBundle = bundleOf(stack.sweep.function);
 }, 180_000);
 
 afterAll(() => rmSync(outdir, { recursive: true, force: true }));
@@ -138,5 +142,21 @@ describe('the bundled webhook functions', () => {
       EVENT_BUS_NAME: 'sessions-events',
     };
     expect(runBundle(name, webhookBundles[name], env, 'await handler({ Records: [] })')).toEqual({ batchItemFailures: [] });
+  });
+});
+
+describe('the bundled redaction worker and sweeper', () => {
+  it('the redaction worker loads in plain Node and handles an empty batch', () => {
+    const env = { TABLE_NAME: 'sessions', FILES_BUCKET: 'files', REDACTION_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/redaction' };
+    expect(runBundle('redaction', redactionBundle, env, 'await handler({ Records: [] })')).toEqual({ batchItemFailures: [] });
+  });
+
+  it('the sweeper loads in plain Node and refuses a nonsense setting at start', () => {
+    expect(runBundle('sweep', sweepBundle, { TABLE_NAME: 'sessions', RETENTION_DAYS: '30' }, 'typeof handler')).toBe('function');
+    const script = join(outdir, 'load-sweep-bad.mjs');
+    writeFileSync(script, `await import(${JSON.stringify(sweepBundle)});`);
+    const run = spawnSync(process.execPath, [script], { cwd: outdir, encoding: 'utf8', env: { PATH: process.env.PATH, AWS_REGION: 'eu-west-1', TABLE_NAME: 'sessions', RETENTION_DAYS: 'forever' } });
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toContain('RETENTION_DAYS must be a positive number of days');
   });
 });

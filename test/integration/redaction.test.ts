@@ -44,7 +44,8 @@ let svc: TestService;
 let hook: { url: string; bodies: string[]; server: Server };
 
 beforeAll(async () => {
-  svc = await startTestService();
+  // The second deletion of files comes after 3 s here, not after the upload URLs' 15 minutes.
+  svc = await startTestService({ filesAgainAfterSeconds: 3 });
   const bodies: string[] = [];
   const server = createServer((req, res) => {
     let body = '';
@@ -269,5 +270,25 @@ describe('a redaction leaves nothing', () => {
       'redacted',
     ]);
     await expectNothingLeft(id, replays);
+  });
+
+  it('a file uploaded with a URL issued before the redaction does not survive it', async () => {
+    const created = (await svc.call('POST', SESSIONS, 'type=document')).body;
+    const res = await fetch(`${created.url}/uploads`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: 'files[document_front]=image/png',
+    });
+    const { uploads } = (await res.json()) as any;
+    await svc.call('POST', `${SESSIONS}/${created.id}/redact`);
+    await until('redacted', () => svc.call('GET', `${SESSIONS}/${created.id}`), (r) => r.body.redaction?.status === 'redacted');
+    // The URL still works until it expires: the upload lands after the redaction finished...
+    const form = new FormData();
+    for (const [k, v] of Object.entries(uploads.document_front.fields as Record<string, string>)) form.append(k, v);
+    form.append('file', new Blob([PNG], { type: 'image/png' }));
+    expect((await fetch(uploads.document_front.url, { method: 'POST', body: form })).status).toBeLessThan(300);
+    expect((await bucketText()).filter((o) => o.key.includes(created.id))).toHaveLength(1);
+    // ...and the second deletion removes it.
+    await until('the late file deleted', async () => (await bucketText()).filter((o) => o.key.includes(created.id)).length, (n) => n === 0);
   });
 });

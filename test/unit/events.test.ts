@@ -218,6 +218,31 @@ describe('stream publisher', () => {
   });
 });
 
+describe('stream publisher and redaction', () => {
+  it('links every event to its session before storing it, and asks for a redaction only once the batch is stored', async () => {
+    const order: string[] = [];
+    const events = new MemoryEvents();
+    const put = events.putIfAbsent.bind(events);
+    events.putIfAbsent = async (e: EventRecord) => (order.push(`store ${e.type.split('.').pop()}`), put(e));
+    const redactions = { send: async (m: unknown[]) => void order.push(`redact ${m.length}`) };
+    const s0 = fresh();
+    const s1 = applyRedact(s0, REQ);
+    const publish = createStreamPublisher({ events: events as unknown as EventStore, bus: new FlakyBus(() => false), apiVersion: API_VERSION, redactions });
+    expect(await publish(streamEvent([[undefined, s0], [s0, s1]]))).toEqual({ batchItemFailures: [] });
+    expect(order.at(-1)).toBe('redact 1');
+    expect(order.slice(0, -1).sort()).toEqual(['store canceled', 'store created']);
+    expect([...events.links.get(s0.id)!].sort()).toEqual([...events.stored.keys()].sort());
+  });
+
+  it('a redaction it could not ask for is retried with its record', async () => {
+    const s0 = fresh();
+    const s1 = applyRedact(s0, REQ);
+    const redactions = { send: async () => Promise.reject(new Error('SQS is down')) };
+    const publish = createStreamPublisher({ events: new MemoryEvents() as unknown as EventStore, bus: new FlakyBus(() => false), apiVersion: API_VERSION, redactions });
+    expect(await publish(streamEvent([[undefined, s0], [s0, s1]]))).toEqual({ batchItemFailures: [{ itemIdentifier: '101' }] });
+  });
+});
+
 describe('EventBridge adapter', () => {
   it('sends to the bus and reports the entries PutEvents refused', async () => {
     const eb = mockClient(EventBridgeClient);

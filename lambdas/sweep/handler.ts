@@ -1,0 +1,15 @@
+import { documentClient } from '../store/dynamo.js';
+import { SessionStore } from '../store/session-store.js';
+import { type SweepSettings, daysSetting, sweep } from './sweeper.js';
+
+// Invoked by a scheduled EventBridge rule (lib/sweep.ts).
+const table = process.env.TABLE_NAME;
+if (!table) throw new Error('TABLE_NAME must be set');
+const settings: SweepSettings = {
+  retentionMs: daysSetting('RETENTION_DAYS', process.env.RETENTION_DAYS),
+  abandonAfterMs: daysSetting('ABANDON_AFTER_DAYS', process.env.ABANDON_AFTER_DAYS),
+};
+const doc = documentClient();
+const sessions = new SessionStore(doc, table);
+
+export const handler = async () => sweep({ doc, table, sessions }, settings);

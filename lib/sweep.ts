@@ -1,0 +1,72 @@
+import { Duration } from 'aws-cdk-lib';
+import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { Construct } from 'constructs';
+import { SWEEP_INDEX } from '../lambdas/store/table.js';
+import { ServiceFunction } from './function.js';
+import { grantOnTable } from './store.js';
+
+/** How often the sweeps run in AWS. */
+export const SWEEP_SCHEDULE_MINUTES = 15;
+
+/**
+ * The DynamoDB actions of the sweeper: Query on the sweep index, GetItem of
+ * each session found, and the transition's conditional PutItem.
+ */
+export const SWEEP_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem'] as const;
+
+export interface SweepProps {
+  readonly table: ITableV2;
+  /**
+   * Redact sessions that have been `verified` or `canceled` for longer than
+   * this many days, through the same transition as the API's redact.
+   * @default undefined (never)
+   */
+  readonly retentionDays?: number;
+  /**
+   * Cancel sessions left in `requires_input`, untouched for longer than this
+   * many days, with `last_error.code: abandoned`.
+   * @default undefined (never)
+   */
+  readonly abandonAfterDays?: number;
+}
+
+/**
+ * The scheduled sweeps (lambdas/sweep): retention and abandonment when set,
+ * and always the stuck-checks sweep that sends a session processing for over
+ * an hour back to requires_input.
+ */
+export class Sweep extends Construct {
+  readonly function: ServiceFunction;
+  readonly rule: Rule;
+
+  constructor(scope: Construct, id: string, props: SweepProps) {
+    super(scope, id);
+    for (const [name, days] of [['retentionDays', props.retentionDays], ['abandonAfterDays', props.abandonAfterDays]] as const) {
+      if (days !== undefined && !(days > 0)) throw new Error(`${name} must be a positive number of days, got ${days}`);
+    }
+    this.function = new ServiceFunction(this, 'Function', {
+      entry: 'lambdas/sweep/handler.ts',
+      description: 'Scheduled sweeps: retention, abandoned sessions, stuck checks',
+      memorySize: 256,
+      timeout: Duration.minutes(5),
+      environment: {
+        TABLE_NAME: props.table.tableName,
+        ...(props.retentionDays !== undefined ? { RETENTION_DAYS: String(props.retentionDays) } : {}),
+        ...(props.abandonAfterDays !== undefined ? { ABANDON_AFTER_DAYS: String(props.abandonAfterDays) } : {}),
+      },
+    });
+    grantOnTable(props.table, this.function, ...SWEEP_TABLE_ACTIONS);
+    // Query on the sweep index only, not on the table.
+    this.function.addToRolePolicy(
+      new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${props.table.tableArn}/index/${SWEEP_INDEX.name}`] }),
+    );
+    this.rule = new Rule(this, 'Schedule', {
+      description: 'Runs the sweeps',
+      schedule: Schedule.rate(Duration.minutes(SWEEP_SCHEDULE_MINUTES)),
+      targets: [new LambdaFunction(this.function, { retryAttempts: 2 })],
+    });
+  }
+}

@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Scope } from '../../lambdas/domain/session.js';
+import { newSession, transition } from '../../lambdas/domain/session.js';
+import { SessionStore } from '../../lambdas/store/session-store.js';
+import { CHECKS_GAVE_UP_REASON, daysSetting, sweep } from '../../lambdas/sweep/sweeper.js';
+import { type TestService, startTestService } from '../support/api.js';
+import { freshTable } from '../support/dynamo.js';
+import { timeOrderedId } from '../../lambdas/domain/ids.js';
+
+const SESSIONS = '/v1/identity/verification_sessions';
+/** Short bounds so that the sweeps act within the test: a session is "old" after 1.5 s. */
+const BOUND_MS = 1500;
+let svc: TestService;
+let store: SessionStore;
+let scope: Scope;
+
+beforeAll(async () => {
+  svc = await startTestService({ sweep: { intervalMs: 200, retentionMs: BOUND_MS, abandonAfterMs: BOUND_MS, stuckAfterMs: BOUND_MS } });
+  store = new SessionStore(svc.doc, svc.tableName);
+  scope = { account: svc.account, livemode: false };
+});
+afterAll(() => svc?.stop());
+
+async function until<T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await get();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v).slice(0, 400)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+const session = (id: string) => svc.call('GET', `${SESSIONS}/${id}`).then((r) => r.body);
+const eventTypes = async (id: string) =>
+  (await svc.call('GET', '/v1/events?limit=100')).body.data
+    .filter((e: any) => e.data.object.id === id)
+    .map((e: any) => e.type.replace('identity.verification_session.', ''))
+    .reverse();
+
+describe('scheduled sweeps under npm start', () => {
+  it('a session stuck in processing goes back to requires_input, with its event', async () => {
+    const created = (await svc.call('POST', SESSIONS, 'type=document&metadata[a]=b')).body;
+    // Submitted, but no checks will ever finish it (its submission is gone, as after a lost message).
+    const s = (await store.get(scope, created.id))!;
+    await store.commit(transition(s, 'submit', { updated_ms: Date.now(), last_request: null }, (n) => (n.attempt += 1)), { action: 'submit', version: s.version });
+    expect((await session(created.id)).status).toBe('processing');
+    const back = await until('requires_input', () => session(created.id), (x) => x.status === 'requires_input');
+    expect(back.last_error).toEqual({ code: 'document_unverified_other', reason: CHECKS_GAVE_UP_REASON });
+    expect(back.metadata).toEqual({ a: 'b' });
+    // A fresh url works again: the user can retry.
+    expect(back.url).toMatch(/\/verify\//);
+    await until('its events', () => eventTypes(created.id), (t) => t.includes('requires_input'));
+    expect((await eventTypes(created.id)).slice(0, 3)).toEqual(['created', 'processing', 'requires_input']);
+  });
+
+  it('a session awaiting input, untouched past the bound, is canceled as abandoned', async () => {
+    const created = (await svc.call('POST', SESSIONS, 'type=document')).body;
+    const done = await until('canceled', () => session(created.id), (x) => x.status === 'canceled');
+    expect(done.last_error.code).toBe('abandoned');
+    expect(done.redaction).toBeNull();
+  });
+
+  it('a verified session past the retention period is redacted through the redact path', async () => {
+    const created = (await svc.call('POST', SESSIONS, 'type=id_number&provided_details[email]=kept.too.long@example.org')).body;
+    const submitted = await fetch(`${created.url}/submit`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: 'id_number=000000000&test_outcome=verified',
+    });
+    expect(submitted.status).toBe(200);
+    await until('verified', () => session(created.id), (x) => x.status === 'verified');
+    const done = await until('redacted', () => session(created.id), (x) => x.redaction?.status === 'redacted');
+    expect(done).toMatchObject({ status: 'verified', provided_details: { email: '[redacted]' } });
+    await until('the redacted event', () => eventTypes(created.id), (t) => t.includes('redacted'));
+    expect(await eventTypes(created.id)).toEqual(['created', 'processing', 'verified', 'redacted']);
+  });
+});
+
+describe('the sweeps as configured', () => {
+  it('retention and abandonment are off unless set; the stuck-checks sweep always runs', async () => {
+    // A table no service sweeps, so that only this call acts on it.
+    const { tableName, doc } = await freshTable('sweep');
+    const own = new SessionStore(doc, tableName);
+    const t0 = Date.now();
+    const make = async (status: 'requires_input' | 'processing' | 'verified') => {
+      let s = newSession({ type: 'document' }, { id: timeOrderedId('vs', t0), scope, nowMs: t0, request: null });
+      await own.commit(s, 'create');
+      if (status === 'requires_input') return s.id;
+      const submitted = transition(s, 'submit', { updated_ms: t0, last_request: null }, (n) => (n.attempt += 1));
+      await own.commit(submitted, { action: 'submit', version: s.version });
+      s = submitted;
+      if (status === 'verified') await own.commit(transition(s, 'checks_passed', { updated_ms: t0, last_request: null }), { action: 'checks_passed', version: s.version });
+      return s.id;
+    };
+    const [waiting, stuck, verified] = [await make('requires_input'), await make('processing'), await make('verified')];
+    // A year later, with nothing configured: only the stuck session is changed.
+    const later = () => t0 + 365 * 24 * 3600 * 1000;
+    const counts = await sweep({ doc, table: tableName, sessions: own, now: later, log: () => {} }, {});
+    expect(counts).toEqual({ redacted: 0, abandoned: 0, unstuck: 1 });
+    expect((await own.get(scope, waiting))!).toMatchObject({ status: 'requires_input', last_error: null });
+    expect((await own.get(scope, verified))!).toMatchObject({ status: 'verified', redaction: null });
+    expect((await own.get(scope, stuck))!.status).toBe('requires_input');
+    // Configured, the same call acts on both; a second run finds nothing left to do.
+    const year = 300 * 24 * 3600 * 1000;
+    expect(await sweep({ doc, table: tableName, sessions: own, now: later, log: () => {} }, { retentionMs: year, abandonAfterMs: year })).toEqual({
+      redacted: 1,
+      abandoned: 1, // the waiting session; the one just sent back to requires_input was touched now
+      unstuck: 0,
+    });
+    expect((await own.get(scope, waiting))!.last_error?.code).toBe('abandoned');
+    expect((await own.get(scope, verified))!.redaction).toEqual({ status: 'processing' });
+    expect(await sweep({ doc, table: tableName, sessions: own, now: later, log: () => {} }, { retentionMs: year, abandonAfterMs: year })).toEqual({
+      redacted: 0,
+      abandoned: 0,
+      unstuck: 0,
+    });
+  });
+
+  it('reads days from settings and refuses nonsense', () => {
+    expect(daysSetting('RETENTION_DAYS', undefined)).toBeUndefined();
+    expect(daysSetting('RETENTION_DAYS', '')).toBeUndefined();
+    expect(daysSetting('RETENTION_DAYS', '30')).toBe(30 * 24 * 3600 * 1000);
+    expect(daysSetting('RETENTION_DAYS', 0.5)).toBe(12 * 3600 * 1000);
+    expect(() => daysSetting('RETENTION_DAYS', '0')).toThrow(/positive/);
+    expect(() => daysSetting('RETENTION_DAYS', 'thirty')).toThrow(/RETENTION_DAYS/);
+  });
+});
