@@ -1,7 +1,7 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, Stats, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
-import { EventBus, type EventPattern, Match, Rule } from 'aws-cdk-lib/aws-events';
+import { EventBus, EventField, type EventPattern, Match, Rule, RuleTargetInput } from 'aws-cdk-lib/aws-events';
 import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
 import { FilterCriteria, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -13,6 +13,8 @@ import {
   ROUTES,
   type Route,
   type RouteName,
+  type MessageShape,
+  ROUTE_MESSAGE,
 } from '../lambdas/events/routing.js';
 import { STREAM_FILTER_PATTERN } from '../lambdas/store/table.js';
 import { ServiceFunction } from './function.js';
@@ -130,7 +132,8 @@ export class Events extends Construct {
         eventBus: this.bus,
         description: route.description,
         eventPattern: toEventPattern(route.pattern),
-        targets: [new SqsQueue(queue)],
+        // The queue gets a reference to the event, not a copy of the session (ROUTE_MESSAGE).
+        targets: [new SqsQueue(queue, { message: RuleTargetInput.fromObject(toEventFields(ROUTE_MESSAGE)) })],
       });
       const deadLetterAlarm = this.deadLetterAlarm(`${pascalCase(route.name)}DeadLetter`, deadLetterQueue);
       alarms.push(deadLetterAlarm);
@@ -167,6 +170,12 @@ export function deadLetterAlarm(scope: Construct, id: string, queue: Queue): Ala
       // SQS reports no datapoint for a queue that stays empty and unused.
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
+}
+
+/** A message shape of JSON paths as the input transformer's fields. */
+function toEventFields(shape: MessageShape): unknown {
+  if (typeof shape === 'string') return EventField.fromPath(shape);
+  return Object.fromEntries(Object.entries(shape).map(([k, v]) => [k, toEventFields(v)]));
 }
 
 /** `webhooks` -> `Webhooks`, `checks-worker` -> `ChecksWorker`: a construct id or output name from a route name. */

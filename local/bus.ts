@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type BusEntry, type EventBus, type PutResult, assertPutEventsLimits } from '../lambdas/events/bus.js';
-import { type BusEnvelope, ROUTES, type Route, type RouteName, matchesPattern } from '../lambdas/events/routing.js';
+import { type BusEnvelope, ROUTES, type Route, type RouteName, matchesPattern, routeMessage } from '../lambdas/events/routing.js';
 
 /** Sees each envelope after it was sent, with the routes (queues) it went to. */
 export type BusListener = (envelope: BusEnvelope, routes: RouteName[]) => void;
@@ -46,7 +46,7 @@ export class LocalBus implements EventBus {
           const routed: RouteName[] = [];
           for (const [name, route] of Object.entries(ROUTES) as [RouteName, Route][]) {
             if (!matchesPattern(route.pattern, envelope)) continue;
-            await this.sqs.send(new SendMessageCommand({ QueueUrl: this.queueUrls[name].queue, MessageBody: JSON.stringify(envelope) }));
+            await this.sqs.send(new SendMessageCommand({ QueueUrl: this.queueUrls[name].queue, MessageBody: JSON.stringify(routeMessage(envelope)) }));
             routed.push(name);
           }
           for (const l of this.listeners) l(envelope, routed);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { derivedTimeOrderedId } from '../domain/ids.js';
+import { accountFromResources } from '../events/routing.js';
 import { type FileRefs, checksFor } from '../domain/report.js';
 import { type FileSlot, type SessionRecord, transition } from '../domain/session.js';
 import type { FileStore } from '../store/file-store.js';
@@ -39,9 +40,11 @@ export function createChecksWorker(deps: ChecksWorkerDeps) {
   const log = deps.log ?? ((line: string) => console.log(line));
 
   async function handle(record: SQSRecord): Promise<Outcome> {
-    const envelope = JSON.parse(record.body) as { detail: { account: string; livemode: boolean; data: { object: { id: string } } } };
-    const { account, livemode } = envelope.detail;
-    const scope = { account, livemode };
+    // A reference to the processing event (lambdas/events/routing.ts ROUTE_MESSAGE): the session is read from the table.
+    const envelope = JSON.parse(record.body) as { resources?: string[]; detail: { livemode: boolean; data: { object: { id: string } } } };
+    const account = accountFromResources(envelope.resources);
+    if (!account) throw new Error('the message names no account in resources');
+    const scope = { account, livemode: envelope.detail.livemode };
     const session = await deps.sessions.get(scope, envelope.detail.data.object.id);
     if (!session || session.status !== 'processing' || !session.submission) return 'done';
 

@@ -97,6 +97,47 @@ export interface BusEnvelope {
   detail: unknown;
 }
 
+/** A JSON path into the EventBridge envelope (`$.detail.id`), or an object of them. */
+export type MessageShape = string | { readonly [key: string]: MessageShape };
+
+/**
+ * What the service's own route queues receive: the envelope with a reference
+ * to the event (its id, type, mode, and the session's id), never a copy of the
+ * session. The stored event, which redaction rewrites, stays the one copy; a
+ * message left in a dead-letter queue for 14 days holds no personal data.
+ * The stack turns this into each rule target's input transformer; the local
+ * bus applies it with `routeMessage`. Rules a customer adds get whole events.
+ */
+export const ROUTE_MESSAGE = {
+  version: '$.version',
+  id: '$.id',
+  // (no `detail-type`: it is `detail.type`, and the stack's input transformer
+  // would name both paths `detail-type`)
+  source: '$.source',
+  account: '$.account',
+  time: '$.time',
+  region: '$.region',
+  resources: '$.resources',
+  detail: {
+    id: '$.detail.id',
+    object: '$.detail.object',
+    type: '$.detail.type',
+    livemode: '$.detail.livemode',
+    created: '$.detail.created',
+    data: { object: { id: '$.detail.data.object.id', object: '$.detail.data.object.object' } },
+  },
+} as const satisfies MessageShape;
+
+/** The message a route queue receives for an envelope, as EventBridge's input transformer makes it. */
+export function routeMessage(envelope: BusEnvelope, shape: MessageShape = ROUTE_MESSAGE): unknown {
+  if (typeof shape === 'string') {
+    let value: unknown = envelope;
+    for (const key of shape.replace(/^\$\./, '').split('.')) value = value === null || typeof value !== 'object' ? undefined : (value as Record<string, unknown>)[key];
+    return value ?? null;
+  }
+  return Object.fromEntries(Object.entries(shape).map(([k, v]) => [k, routeMessage(envelope, v)]));
+}
+
 function matchesValue(allowed: readonly PatternValue[], value: string): boolean {
   return allowed.some((a) => (typeof a === 'string' ? a === value : value.startsWith(a.prefix)));
 }

@@ -41,9 +41,12 @@ interface CopyContext {
  * Every place, besides the session item, where a copy of a session's personal
  * data lives, and how each is found without a scan. Redaction walks this
  * list; each step is idempotent, so a retried message finishes what a crashed
- * one began. (Webhook deliveries and resends hold no copy: every attempt
- * reads the stored event, so they send its redacted version. Logs hold none:
- * paths are masked and bodies are never logged.)
+ * one began. Places that hold no copy, by design: webhook deliveries and
+ * resends (every attempt reads the stored event, so they send its redacted
+ * version); the service's own route queues and their dead-letter queues (they
+ * get a reference to the event, ROUTE_MESSAGE in lambdas/events/routing.ts);
+ * logs (paths are masked, bodies never logged). Events already published on
+ * the bus, and webhooks already delivered, are the subscriber's copies.
  */
 export const PERSONAL_DATA_COPIES: { name: string; redact: (c: CopyContext) => Promise<number> }[] = [
   {

@@ -59,6 +59,22 @@ describe('Redaction and sweeps in the stack', () => {
     expect(JSON.stringify(alarm.Properties.Dimensions)).toContain(s.idOf(s.stack.redaction.deadLetterQueue));
   });
 
+  it('sends the route queues a reference to each event, never the session in it', () => {
+    const targets = Object.values(s.resources)
+      .filter((r) => r.Type === 'AWS::Events::Rule' && r.Properties.EventPattern)
+      .flatMap((r) => r.Properties.Targets as { InputTransformer?: { InputPathsMap: Record<string, string>; InputTemplate: string } }[]);
+    expect(targets.length).toBeGreaterThan(0);
+    for (const t of targets) {
+      const paths = Object.values(t.InputTransformer!.InputPathsMap);
+      expect(paths).toContain('$.detail.data.object.id');
+      for (const whole of ['$', '$.detail', '$.detail.data', '$.detail.data.object', '$.detail.data.previous_attributes']) expect(paths).not.toContain(whole);
+      expect(paths.filter((p) => p.startsWith('$.detail.data.'))).toEqual(['$.detail.data.object.id', '$.detail.data.object.object']);
+      // Whole values are inserted as JSON (not quoted), so booleans and arrays keep their type.
+      expect(t.InputTransformer!.InputTemplate).toContain('"livemode":<detail-livemode>');
+      expect(t.InputTransformer!.InputTemplate).toContain('"resources":<resources>');
+    }
+  });
+
   it('gives the sweeper Query on the sweep index only, and a schedule', () => {
     const statements = s.statementsOf(s.stack.sweep.function);
     const query = statements.filter((st) => [st.Action].flat().includes('dynamodb:Query'));

@@ -208,7 +208,7 @@ describe('the checks worker under faults', () => {
     ({
       messageId: `m-${id}`,
       receiptHandle: 'r',
-      body: JSON.stringify({ detail: { account: svc.account, livemode: false, data: { object: { id } } } }),
+      body: JSON.stringify({ resources: [svc.account], detail: { livemode: false, data: { object: { id } } } }),
     }) as SQSRecord;
 
   it('a worker that dies between reading and writing leaves a session the redelivery finishes exactly once', async () => {

@@ -118,18 +118,36 @@ describe('events from the stream', () => {
     expect(mine.filter((r) => r.routes.includes('checks')).map((r) => r.session)).toEqual([a, a]);
   });
 
-  it('a queue receives what the bus sent to it, as EventBridge wraps it', async () => {
+  it('a queue receives a reference to the event, as the rule target input transformer makes it, never the session', async () => {
     // A queue of our own, fed by a LocalBus with the same routing table.
     const { startLocalQueues } = await import('../../local/sqs.js');
     const { LocalBus } = await import('../../local/bus.js');
     const queues = await startLocalQueues({ prefix: 'probe-' });
     try {
       const bus = new LocalBus(queues.client, queues.urls);
-      await bus.put([{ source: 'verification-sessions', detailType: 'identity.verification_session.processing', detail: JSON.stringify({ object: 'event', id: 'evt_x' }), time: new Date(0) }]);
+      const event = {
+        object: 'event',
+        id: 'evt_x',
+        type: 'identity.verification_session.processing',
+        livemode: false,
+        created: 1,
+        data: { object: { id: 'vs_1', object: 'identity.verification_session', provided_details: { email: 'jo@example.com' }, metadata: { note: 'private' } } },
+      };
+      await bus.put([{ source: 'verification-sessions', detailType: event.type, detail: JSON.stringify(event), time: new Date(0), resources: ['acct_1'] }]);
       const checks = await drain(queues.urls.checks.queue, 1, queues.client);
       expect(checks).toHaveLength(1);
-      expect(checks[0]).toMatchObject({ version: '0', source: 'verification-sessions', 'detail-type': 'identity.verification_session.processing', detail: { id: 'evt_x' } });
-      expect(await drain(queues.urls.webhooks.queue, 1, queues.client)).toHaveLength(1);
+      expect(checks[0]).toMatchObject({ version: '0', source: 'verification-sessions', resources: ['acct_1'] });
+      expect(checks[0].detail).toEqual({
+        id: 'evt_x',
+        object: 'event',
+        type: 'identity.verification_session.processing',
+        livemode: false,
+        created: 1,
+        data: { object: { id: 'vs_1', object: 'identity.verification_session' } },
+      });
+      const webhooks = await drain(queues.urls.webhooks.queue, 1, queues.client);
+      expect(webhooks).toHaveLength(1);
+      expect(JSON.stringify(webhooks[0])).not.toContain('jo@example.com');
     } finally {
       await queues.stop();
     }
