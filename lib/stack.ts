@@ -47,7 +47,7 @@ export class VerificationSessionsStack extends Stack {
     this.events = new Events(this, 'Events', { table: this.store.table });
     this.checks = new Checks(this, 'Checks', { table: this.store.table, bucket: this.files.bucket, queue: this.events.queues.checks });
     this.redaction = new Redaction(this, 'Redaction', { table: this.store.table, bucket: this.files.bucket, publisher: this.events.publisher });
-    this.sweep = new Sweep(this, 'Sweep', { table: this.store.table, retentionDays: props.retentionDays, abandonAfterDays: props.abandonAfterDays });
+    this.sweep = new Sweep(this, 'Sweep', { table: this.store.table, redactionQueue: this.redaction.queue, retentionDays: props.retentionDays, abandonAfterDays: props.abandonAfterDays });
     this.webhooks = new Webhooks(this, 'Webhooks', { table: this.store.table, eventsQueue: this.events.queues.webhooks, bus: this.events.bus, api: this.api.handler });
 
     new CfnOutput(this, 'ApiUrl', {

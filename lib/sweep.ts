@@ -2,6 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Construct } from 'constructs';
 import { SWEEP_INDEX } from '../lambdas/store/table.js';
@@ -19,6 +20,8 @@ export const SWEEP_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem'] as c
 
 export interface SweepProps {
   readonly table: ITableV2;
+  /** Where stuck redactions are asked for again (lib/redaction.ts). */
+  readonly redactionQueue: IQueue;
   /**
    * Redact sessions that have been `verified` or `canceled` for longer than
    * this many days, through the same transition as the API's redact.
@@ -36,7 +39,8 @@ export interface SweepProps {
 /**
  * The scheduled sweeps (lambdas/sweep): retention and abandonment when set,
  * and always the stuck-checks sweep that sends a session processing for over
- * an hour back to requires_input.
+ * an hour back to requires_input, and the sweep that asks again for a
+ * redaction unfinished after an hour.
  */
 export class Sweep extends Construct {
   readonly function: ServiceFunction;
@@ -54,6 +58,7 @@ export class Sweep extends Construct {
       timeout: Duration.minutes(5),
       environment: {
         TABLE_NAME: props.table.tableName,
+        REDACTION_QUEUE_URL: props.redactionQueue.queueUrl,
         ...(props.retentionDays !== undefined ? { RETENTION_DAYS: String(props.retentionDays) } : {}),
         ...(props.abandonAfterDays !== undefined ? { ABANDON_AFTER_DAYS: String(props.abandonAfterDays) } : {}),
       },
@@ -63,6 +68,7 @@ export class Sweep extends Construct {
     this.function.addToRolePolicy(
       new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${props.table.tableArn}/index/${SWEEP_INDEX.name}`] }),
     );
+    props.redactionQueue.grantSendMessages(this.function);
     this.rule = new Rule(this, 'Schedule', {
       description: 'Runs the sweeps',
       schedule: Schedule.rate(Duration.minutes(SWEEP_SCHEDULE_MINUTES)),

@@ -120,7 +120,7 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
     checks = await startLocalChecks({ doc, tableName, sqs: queues.client, queueUrl: queues.urls.checks.queue, s3, log: opts.log });
     webhooks = await startLocalWebhooks({ doc, tableName, sqs: queues.client, webhooksQueueUrl: queues.urls.webhooks.queue, bus, log: opts.log, ...opts.webhooks });
     deps.webhooks = webhooks.apiDeps;
-    sweeper = startLocalSweep({ ...opts.sweep, doc, tableName, log: opts.log });
+    sweeper = startLocalSweep({ ...opts.sweep, doc, tableName, redactions: redaction.queue, log: opts.log });
     const server = createLocalHttpServer(createApiHandler(deps), opts.log);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

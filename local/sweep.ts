@@ -1,6 +1,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type SweepSettings, sweep } from '../lambdas/sweep/sweeper.js';
 import { SessionStore } from '../lambdas/store/session-store.js';
+import type { RedactionQueue } from '../lambdas/redaction/queue.js';
 
 /** How often `npm start` sweeps, unless told otherwise (the stack's schedule is lib/sweep.ts). */
 export const LOCAL_SWEEP_INTERVAL_MS = 60_000;
@@ -11,8 +12,8 @@ export interface LocalSweepOptions extends SweepSettings {
 }
 
 /** The scheduled sweeps under npm start: a timer in place of the stack's scheduled rule. */
-export function startLocalSweep(opts: LocalSweepOptions & { doc: DynamoDBDocumentClient; tableName: string; log?: (line: string) => void }) {
-  const deps = { doc: opts.doc, table: opts.tableName, sessions: new SessionStore(opts.doc, opts.tableName), log: opts.log ?? (() => {}) };
+export function startLocalSweep(opts: LocalSweepOptions & { doc: DynamoDBDocumentClient; tableName: string; redactions: RedactionQueue; log?: (line: string) => void }) {
+  const deps = { doc: opts.doc, table: opts.tableName, sessions: new SessionStore(opts.doc, opts.tableName), redactions: opts.redactions, log: opts.log ?? (() => {}) };
   let running: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {
     running = running.then(() =>

@@ -65,16 +65,22 @@ export function sweepShard(id: string): number {
   for (const c of id) h = (h * 31 + c.charCodeAt(0)) >>> 0;
   return h % SWEEP_INDEX.shards;
 }
-export const sweepPartition = (status: Status, shard: number) => `SW#${status}#${shard}`;
+/** What the sweeps look for: a status, or `redacting` (a redaction asked for and not finished, checks not running). */
+export type SweepGroup = Status | 'redacting';
+export const sweepPartition = (group: SweepGroup, shard: number) => `SW#${group}#${shard}`;
 
 /**
- * A session's place in the sweep index: every session the sweeps may act on
- * (not yet redacted, or still processing), keyed by its status and the time of
- * its last change; none for the others (the item leaves the index).
+ * A session's place in the sweep index: every session a sweep may act on,
+ * keyed by its group and the time of its last change: not yet redacted (by
+ * status), processing (whatever its redaction), or being redacted
+ * (`redacting`, so that a redaction whose worker gave up is asked for again).
+ * A redacted session leaves the index.
  */
 export function sweepKeys(s: Pick<SessionRecord, 'id' | 'status' | 'redaction' | 'updated_ms'>) {
-  if (s.redaction && s.status !== 'processing') return {};
-  return { [SWEEP_INDEX.partitionKey]: sweepPartition(s.status, sweepShard(s.id)), [SWEEP_INDEX.sortKey]: s.updated_ms };
+  const group: SweepGroup | undefined =
+    s.status === 'processing' || !s.redaction ? s.status : s.redaction.status === 'processing' ? 'redacting' : undefined;
+  if (!group) return {};
+  return { [SWEEP_INDEX.partitionKey]: sweepPartition(group, sweepShard(s.id)), [SWEEP_INDEX.sortKey]: s.updated_ms };
 }
 
 function toItem(s: SessionRecord) {

@@ -1,3 +1,5 @@
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { SqsRedactionQueue } from '../redaction/queue.js';
 import { documentClient } from '../store/dynamo.js';
 import { SessionStore } from '../store/session-store.js';
 import { type SweepSettings, daysSetting, sweep } from './sweeper.js';
@@ -12,4 +14,6 @@ const settings: SweepSettings = {
 const doc = documentClient();
 const sessions = new SessionStore(doc, table);
 
-export const handler = async () => sweep({ doc, table, sessions }, settings);
+const redactions = new SqsRedactionQueue(new SQSClient({}), process.env.REDACTION_QUEUE_URL);
+
+export const handler = async () => sweep({ doc, table, sessions, redactions }, settings);

@@ -2,7 +2,8 @@ import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb
 import { DEFAULT_REASONS } from '../checks/provider.js';
 import { type ChangeStamp, type Scope, type SessionRecord, applyRedact, transition } from '../domain/session.js';
 import type { Status } from '../domain/state-machine.js';
-import { type SessionStore, StaleSession, sweepPartition } from '../store/session-store.js';
+import type { RedactionQueue } from '../redaction/queue.js';
+import { type SessionStore, StaleSession, type SweepGroup, sweepPartition } from '../store/session-store.js';
 import { SESSION_SK_PREFIX, SWEEP_INDEX } from '../store/table.js';
 
 /**
@@ -20,14 +21,17 @@ import { SESSION_SK_PREFIX, SWEEP_INDEX } from '../store/table.js';
  * - stuck checks: `processing` longer than STUCK_PROCESSING_AFTER_MS (the
  *   checks gave up: their message was dead-lettered or lost): back to
  *   `requires_input` with `document_unverified_other`, so that no session
- *   stays processing forever (always on).
+ *   stays processing forever (always on);
+ * - stuck redactions: a redaction asked for more than STUCK_REDACTION_AFTER_MS
+ *   ago and not finished (its message was dead-lettered or lost): asked for
+ *   again on the redaction queue (always on; the worker is idempotent).
  */
 export interface SweepSettings {
   /** Redact sessions verified or canceled for longer than this (ms); undefined: never. */
   retentionMs?: number;
   /** Cancel requires_input sessions untouched for longer than this (ms); undefined: never. */
   abandonAfterMs?: number;
-  /** Fail processing sessions older than this (ms). */
+  /** Fail processing sessions, and ask again for redactions, older than this (ms). */
   stuckAfterMs?: number;
   /** Sessions acted on per sweep and run at most (the next run continues). */
   limit?: number;
@@ -39,6 +43,8 @@ export interface SweepSettings {
  * session may ask to wait 10 min first: an hour is past both.
  */
 export const STUCK_PROCESSING_AFTER_MS = 60 * 60 * 1000;
+/** The redaction worker retries a message 10 times, up to 6 min apart: an hour is past that. */
+export const STUCK_REDACTION_AFTER_MS = 60 * 60 * 1000;
 export const CHECKS_GAVE_UP_REASON = 'The checks could not complete. Please try again.';
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -54,6 +60,8 @@ export interface SweepDeps {
   doc: DynamoDBDocumentClient;
   table: string;
   sessions: SessionStore;
+  /** Where stuck redactions are asked for again. */
+  redactions: RedactionQueue;
   now?: () => number;
   log?: (line: string) => void;
 }
@@ -62,6 +70,8 @@ export interface SweepCounts {
   redacted: number;
   abandoned: number;
   unstuck: number;
+  /** Redactions asked for again. */
+  rerequested: number;
 }
 
 const scopeFromPk = (pk: string): Scope | undefined => {
@@ -70,7 +80,7 @@ const scopeFromPk = (pk: string): Scope | undefined => {
 };
 
 /** Sessions of `status` whose last change is before `beforeMs`, oldest first, from every shard. */
-async function* due(deps: SweepDeps, status: Status, beforeMs: number, limit: number): AsyncGenerator<{ scope: Scope; id: string }> {
+async function* due(deps: SweepDeps, status: SweepGroup, beforeMs: number, limit: number): AsyncGenerator<{ scope: Scope; id: string }> {
   let found = 0;
   for (let shard = 0; shard < SWEEP_INDEX.shards; shard++) {
     let start: Record<string, unknown> | undefined;
@@ -136,7 +146,7 @@ async function act(deps: SweepDeps, scope: Scope, id: string, statuses: Status[]
 export async function sweep(deps: SweepDeps, settings: SweepSettings): Promise<SweepCounts> {
   const now = (deps.now ?? Date.now)();
   const limit = settings.limit ?? 500;
-  const counts: SweepCounts = { redacted: 0, abandoned: 0, unstuck: 0 };
+  const counts: SweepCounts = { redacted: 0, abandoned: 0, unstuck: 0, rerequested: 0 };
   const run = async (statuses: Status[], olderThanMs: number, change: Change, counter: keyof SweepCounts) => {
     for (const status of statuses)
       for await (const { scope, id } of due(deps, status, now - olderThanMs, limit))
@@ -145,6 +155,14 @@ export async function sweep(deps: SweepDeps, settings: SweepSettings): Promise<S
   await run(['processing'], settings.stuckAfterMs ?? STUCK_PROCESSING_AFTER_MS, CHANGES.unstick, 'unstuck');
   if (settings.abandonAfterMs !== undefined) await run(['requires_input'], settings.abandonAfterMs, CHANGES.abandon, 'abandoned');
   if (settings.retentionMs !== undefined) await run(['verified', 'canceled'], settings.retentionMs, CHANGES.redact, 'redacted');
-  if (counts.redacted + counts.abandoned + counts.unstuck > 0) (deps.log ?? ((l: string) => console.log(l)))(JSON.stringify({ level: 'info', message: 'sweep', ...counts }));
+  const stuck: { scope: Scope; id: string }[] = [];
+  for await (const found of due(deps, 'redacting', now - (settings.stuckAfterMs ?? STUCK_REDACTION_AFTER_MS), limit)) stuck.push(found);
+  for (const { scope, id } of stuck) {
+    const s = await deps.sessions.get(scope, id);
+    if (s?.redaction?.status !== 'processing' || s.status === 'processing') continue;
+    await deps.redactions.send([{ kind: 'finish', account: scope.account, livemode: scope.livemode, session: id }]);
+    counts.rerequested++;
+  }
+  if (counts.redacted + counts.abandoned + counts.unstuck + counts.rerequested > 0) (deps.log ?? ((l: string) => console.log(l)))(JSON.stringify({ level: 'info', message: 'sweep', ...counts }));
   return counts;
 }

@@ -5,6 +5,7 @@ import { SessionStore } from '../../lambdas/store/session-store.js';
 import { CHECKS_GAVE_UP_REASON, daysSetting, sweep } from '../../lambdas/sweep/sweeper.js';
 import { type TestService, startTestService } from '../support/api.js';
 import { freshTable } from '../support/dynamo.js';
+import type { RedactionMessage } from '../../lambdas/redaction/queue.js';
 import { timeOrderedId } from '../../lambdas/domain/ids.js';
 
 const SESSIONS = '/v1/identity/verification_sessions';
@@ -95,25 +96,29 @@ describe('the sweeps as configured', () => {
     const [waiting, stuck, verified] = [await make('requires_input'), await make('processing'), await make('verified')];
     // A year later, with nothing configured: only the stuck session is changed.
     const later = () => t0 + 365 * 24 * 3600 * 1000;
-    const counts = await sweep({ doc, table: tableName, sessions: own, now: later, log: () => {} }, {});
-    expect(counts).toEqual({ redacted: 0, abandoned: 0, unstuck: 1 });
+    const sent: RedactionMessage[] = [];
+    const deps = { doc, table: tableName, sessions: own, redactions: { send: async (m: RedactionMessage[]) => void sent.push(...m) }, now: later, log: () => {} };
+    const counts = await sweep(deps, {});
+    expect(counts).toEqual({ redacted: 0, abandoned: 0, unstuck: 1, rerequested: 0 });
     expect((await own.get(scope, waiting))!).toMatchObject({ status: 'requires_input', last_error: null });
     expect((await own.get(scope, verified))!).toMatchObject({ status: 'verified', redaction: null });
     expect((await own.get(scope, stuck))!.status).toBe('requires_input');
     // Configured, the same call acts on both; a second run finds nothing left to do.
     const year = 300 * 24 * 3600 * 1000;
-    expect(await sweep({ doc, table: tableName, sessions: own, now: later, log: () => {} }, { retentionMs: year, abandonAfterMs: year })).toEqual({
+    expect(await sweep(deps, { retentionMs: year, abandonAfterMs: year })).toEqual({
       redacted: 1,
       abandoned: 1, // the waiting session; the one just sent back to requires_input was touched now
       unstuck: 0,
+      rerequested: 0,
     });
     expect((await own.get(scope, waiting))!.last_error?.code).toBe('abandoned');
     expect((await own.get(scope, verified))!.redaction).toEqual({ status: 'processing' });
-    expect(await sweep({ doc, table: tableName, sessions: own, now: later, log: () => {} }, { retentionMs: year, abandonAfterMs: year })).toEqual({
-      redacted: 0,
-      abandoned: 0,
-      unstuck: 0,
-    });
+    expect(await sweep(deps, { retentionMs: year, abandonAfterMs: year })).toEqual({ redacted: 0, abandoned: 0, unstuck: 0, rerequested: 0 });
+    expect(sent).toEqual([]);
+    // No redaction worker runs on this table: two hours on, the redaction is asked for again.
+    const twoHoursOn = { ...deps, now: () => later() + 2 * 3600 * 1000 };
+    expect(await sweep(twoHoursOn, {})).toEqual({ redacted: 0, abandoned: 0, unstuck: 0, rerequested: 1 });
+    expect(sent).toEqual([{ kind: 'finish', account: scope.account, livemode: false, session: verified }]);
   });
 
   it('reads days from settings and refuses nonsense', () => {
