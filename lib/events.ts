@@ -5,7 +5,7 @@ import { EventBus, EventField, type EventPattern, Match, Rule, RuleTargetInput }
 import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
 import { FilterCriteria, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
   type EventPattern as RoutePattern,
@@ -18,6 +18,7 @@ import {
 } from '../lambdas/events/routing.js';
 import { STREAM_FILTER_PATTERN } from '../lambdas/store/table.js';
 import { ServiceFunction } from './function.js';
+import { encryptedQueue, queueWithDeadLetter } from './queues.js';
 import { grantOnTable } from './store.js';
 
 /** The routing table's pattern as CDK's EventPattern: `{ prefix }` becomes EventBridge's prefix matcher. */
@@ -84,7 +85,7 @@ export class Events extends Construct {
     grantOnTable(props.table, this.publisher, 'dynamodb:PutItem', 'dynamodb:UpdateItem');
     this.bus.grantPutEventsTo(this.publisher);
 
-    this.streamFailures = this.deadLetterQueue('StreamFailures', Duration.days(14));
+    this.streamFailures = encryptedQueue(this, 'StreamFailures', { retentionPeriod: Duration.days(14) });
     this.publisher.addEventSource(
       new DynamoEventSource(props.table, {
         startingPosition: StartingPosition.TRIM_HORIZON,
@@ -116,14 +117,7 @@ export class Events extends Construct {
     const queues = {} as Record<RouteName, Queue>;
     for (const [name, route] of Object.entries(ROUTES) as [RouteName, Route][]) {
       const routeScope = new Construct(this, pascalCase(route.name));
-      const deadLetterQueue = this.deadLetterQueue('DeadLetterQueue', Duration.seconds(route.queue.dlqRetentionSeconds), routeScope);
-      const queue = new Queue(routeScope, 'Queue', {
-        visibilityTimeout: Duration.seconds(route.queue.visibilityTimeoutSeconds),
-        retentionPeriod: Duration.seconds(route.queue.retentionSeconds),
-        deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: route.queue.maxReceiveCount },
-        encryption: QueueEncryption.SQS_MANAGED,
-        enforceSSL: true,
-      });
+      const { queue, deadLetterQueue } = queueWithDeadLetter(routeScope, route.queue);
       // The target grants events.amazonaws.com SendMessage on the queue,
       // conditioned on this rule's ARN. No target DLQ: delivery to a queue of
       // the same stack with SQS-managed keys fails only if that grant is
@@ -143,14 +137,6 @@ export class Events extends Construct {
     this.routes = routes;
     this.queues = queues;
     this.alarms = alarms;
-  }
-
-  private deadLetterQueue(id: string, retentionPeriod: Duration, scope: Construct = this): Queue {
-    return new Queue(scope, id, {
-      retentionPeriod,
-      encryption: QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-    });
   }
 
   private deadLetterAlarm(id: string, queue: Queue): Alarm {

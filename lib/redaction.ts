@@ -5,12 +5,13 @@ import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
-import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { REDACTION_QUEUE } from '../lambdas/redaction/queue.js';
 import { assertVisibilityCoversTimeout } from './checks.js';
 import { deadLetterAlarm } from './events.js';
 import { ServiceFunction } from './function.js';
+import { queueWithDeadLetter } from './queues.js';
 import { grantOnTable } from './store.js';
 
 /**
@@ -48,18 +49,7 @@ export class Redaction extends Construct {
     const timeout = Duration.seconds(REDACTION_QUEUE.functionTimeoutSeconds);
     assertVisibilityCoversTimeout(settings.visibilityTimeoutSeconds, timeout);
 
-    this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
-      retentionPeriod: Duration.seconds(settings.dlqRetentionSeconds),
-      encryption: QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-    });
-    this.queue = new Queue(this, 'Queue', {
-      visibilityTimeout: Duration.seconds(settings.visibilityTimeoutSeconds),
-      retentionPeriod: Duration.seconds(settings.retentionSeconds),
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: settings.maxReceiveCount },
-      encryption: QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-    });
+    ({ queue: this.queue, deadLetterQueue: this.deadLetterQueue } = queueWithDeadLetter(this, settings));
     this.alarm = deadLetterAlarm(this, 'DeadLetter', this.deadLetterQueue);
 
     this.worker = new ServiceFunction(this, 'Worker', {

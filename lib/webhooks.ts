@@ -4,10 +4,11 @@ import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ROUTES, WEBHOOK_DELIVERY_QUEUE } from '../lambdas/events/routing.js';
 import { ServiceFunction } from './function.js';
+import { queueWithDeadLetter } from './queues.js';
 import { grantOnTable } from './store.js';
 
 /**
@@ -57,18 +58,9 @@ export class Webhooks extends Construct {
     super(scope, id);
     const settings = WEBHOOK_DELIVERY_QUEUE.queue;
 
-    this.deliveryDeadLetterQueue = new Queue(this, 'DeliveryDeadLetterQueue', {
-      retentionPeriod: Duration.seconds(settings.dlqRetentionSeconds),
-      encryption: QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-    });
-    this.deliveryQueue = new Queue(this, 'DeliveryQueue', {
-      visibilityTimeout: Duration.seconds(settings.visibilityTimeoutSeconds),
-      retentionPeriod: Duration.seconds(settings.retentionSeconds),
-      deadLetterQueue: { queue: this.deliveryDeadLetterQueue, maxReceiveCount: settings.maxReceiveCount },
-      encryption: QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-    });
+    const delivery = queueWithDeadLetter(this, settings, { queue: 'DeliveryQueue', deadLetter: 'DeliveryDeadLetterQueue' });
+    this.deliveryQueue = delivery.queue;
+    this.deliveryDeadLetterQueue = delivery.deadLetterQueue;
 
     this.fanOut = new ServiceFunction(this, 'FanOut', {
       entry: 'lambdas/webhooks/fanout-handler.ts',

@@ -6,6 +6,7 @@ import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_PERSON } from '../../lambdas/checks/test-provider.js';
 import { type TestService, startTestService } from '../support/api.js';
+import { until } from '../support/until.js';
 
 /**
  * The promise of a redaction, checked where the data lives: after a redact,
@@ -64,15 +65,6 @@ afterAll(async () => {
   await svc?.stop();
 });
 
-async function until<T>(what: string, get: () => Promise<T> | T, ok: (v: T) => boolean, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await get();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v).slice(0, 500)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Every item of the table as text, binary attributes gunzipped where they are gzip. */
 async function tableText(): Promise<{ key: string; text: string }[]> {

@@ -4,6 +4,7 @@ import { newSession, transition } from '../../lambdas/domain/session.js';
 import { SessionStore } from '../../lambdas/store/session-store.js';
 import { CHECKS_GAVE_UP_REASON, daysSetting, sweep } from '../../lambdas/sweep/sweeper.js';
 import { type TestService, startTestService } from '../support/api.js';
+import { until } from '../support/until.js';
 import { freshTable } from '../support/dynamo.js';
 import type { RedactionMessage } from '../../lambdas/redaction/queue.js';
 import { timeOrderedId } from '../../lambdas/domain/ids.js';
@@ -22,15 +23,6 @@ beforeAll(async () => {
 });
 afterAll(() => svc?.stop());
 
-async function until<T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await get();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v).slice(0, 400)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 const session = (id: string) => svc.call('GET', `${SESSIONS}/${id}`).then((r) => r.body);
 const eventTypes = async (id: string) =>
   (await svc.call('GET', '/v1/events?limit=100')).body.data

@@ -8,6 +8,7 @@ import { ApiKeyStore, newSecretKey } from '../../lambdas/store/api-keys.js';
 import { DeliveryStore } from '../../lambdas/store/delivery-store.js';
 import type { ResolvedAddress } from '../../lambdas/webhooks/url-policy.js';
 import { type ApiResult, type TestService, request, startTestService } from '../support/api.js';
+import { until } from '../support/until.js';
 
 // The whole pipeline on one machine: API -> table stream -> publisher -> bus ->
 // webhooks queue -> fan-out -> delivery queue -> worker -> receivers on 127.0.0.1.
@@ -84,15 +85,6 @@ async function account(livemode = false) {
   return { key, account: id, stripe, call };
 }
 
-async function until<T>(what: string, get: () => Promise<T> | T, ok: (v: T) => boolean, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await get();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
