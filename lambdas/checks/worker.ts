@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { derivedTimeOrderedId } from '../domain/ids.js';
 import { accountFromResources } from '../events/routing.js';
-import { type FileRefs, checksFor } from '../domain/report.js';
+import { type FileRefs, checksFor, redactReport, redactVerifiedOutputs } from '../domain/report.js';
 import { type FileSlot, type SessionRecord, transition } from '../domain/session.js';
 import type { FileStore } from '../store/file-store.js';
 import { reportItem } from '../store/report-store.js';
@@ -84,20 +84,35 @@ export function createChecksWorker(deps: ChecksWorkerDeps) {
     for (const [slot, key] of Object.entries(sub.files) as [FileSlot, string][]) files[slot] = fileId(key);
     const nowMs = now();
     const result = recordOutcome(session, outcome, { reportId: reportIdFor(session), nowSeconds: Math.floor(nowMs / 1000), provider: provider.name, files });
-    const next = transition(session, result.action, { updated_ms: nowMs, last_request: null }, (s) => {
-      s.last_error = result.session.last_error;
-      s.verified_outputs = result.session.verified_outputs as SessionRecord['verified_outputs'];
-      s.last_verification_report = result.session.last_verification_report;
-      s.report_ids = [...(s.report_ids ?? []), result.report.id];
-      // Once the checks end, the submission keeps only what says what was sent: the
-      // ID number, names and date of birth now live only in the report and verified_outputs.
-      if (s.submission) s.submission = { ...s.submission, id_number: null };
-    });
-    try {
-      await deps.sessions.commitWithReport(next, { action: result.action, version: session.version }, reportItem(result.report));
-    } catch (err) {
-      if (err instanceof StaleSession) return 'done'; // another run of this attempt finished first
-      throw err;
+    // The session may change while the checks run (a redact asked for meanwhile): the
+    // outcome is written onto what the session is at the time of the write, as long as
+    // it still waits for this attempt's checks.
+    let current = session;
+    let next: SessionRecord;
+    for (let tries = 0; ; tries++) {
+      const pendingRedaction = current.redaction !== null;
+      next = transition(current, result.action, { updated_ms: nowMs, last_request: null }, (s) => {
+        s.last_error = result.session.last_error;
+        // A session being redacted gets what it will keep: outputs and report redacted at once.
+        const outputs = result.session.verified_outputs;
+        s.verified_outputs = (outputs && pendingRedaction ? redactVerifiedOutputs(outputs) : outputs) as SessionRecord['verified_outputs'];
+        s.last_verification_report = result.session.last_verification_report;
+        s.report_ids = [...(s.report_ids ?? []), result.report.id];
+        // Once the checks end, the submission keeps only what says what was sent: the
+        // ID number, names and date of birth now live only in the report and verified_outputs.
+        if (s.submission) s.submission = { ...s.submission, id_number: null };
+      });
+      const report = pendingRedaction ? redactReport(result.report) : result.report;
+      try {
+        await deps.sessions.commitWithReport(next, { action: result.action, version: current.version }, reportItem(report));
+        break;
+      } catch (err) {
+        if (!(err instanceof StaleSession)) throw err;
+        const latest = await deps.sessions.get(session, session.id);
+        // Finished by another run of this attempt, or moved on: nothing left to write.
+        if (!latest || latest.status !== 'processing' || latest.attempt !== session.attempt || tries >= 4) return 'done';
+        current = latest;
+      }
     }
     log(JSON.stringify({ level: 'info', message: 'checks finished', session: session.id, status: next.status, report: result.report.id }));
     return 'done';

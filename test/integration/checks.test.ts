@@ -211,6 +211,51 @@ describe('the checks worker under faults', () => {
       body: JSON.stringify({ resources: [svc.account], detail: { livemode: false, data: { object: { id } } } }),
     }) as SQSRecord;
 
+  it('a redact asked for while the checks run keeps their outcome: verified, written redacted, then redacted', async () => {
+    const { id, rec } = await submitted();
+    const { transition } = await import('../../lambdas/domain/session.js');
+    // Due in 10 minutes, so that the service's own worker postpones it; this test's worker runs it now.
+    const next = transition(rec, 'submit', { updated_ms: Date.now(), last_request: null }, (n) => {
+      n.attempt += 1;
+      n.submission = { submitted_ms: Date.now(), document_type: 'passport', files: {}, id_number: null, test: { outcome: 'verified', delay_seconds: 600 } };
+    });
+    await store.commit(next, { action: 'submit', version: rec.version });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const slow: CheckProvider = {
+      name: 'test',
+      check: async (input, required) => {
+        started();
+        await gate;
+        return new TestProvider().check(input, required);
+      },
+    };
+    const worker = createChecksWorker({
+      sessions: store,
+      files: new FileStore(new S3Client({ region: 'us-east-1' }), 'unused'),
+      providers: { test: slow, live: slow },
+      postpone: async () => {},
+      now: () => Date.now() + 700_000,
+      log: () => {},
+    });
+    const run = worker({ Records: [message(id)] });
+    await running;
+    const redact = await svc.call('POST', `${SESSIONS}/${id}/redact`);
+    expect(redact.body).toMatchObject({ status: 'processing', redaction: { status: 'processing' } });
+    release();
+    expect((await run).batchItemFailures).toEqual([]);
+    const after = (await store.get(scope, id))!;
+    expect(after.status).toBe('verified');
+    // Written redacted at once: the outputs and the report never hold the person while the redaction waits.
+    expect((after.verified_outputs as any).first_name).toBe('[redacted]');
+    const report = await new ReportStore(svc.doc, svc.tableName).get(scope, after.last_verification_report!);
+    expect(report!.document!.first_name).toBe('[redacted]');
+    const done = await until(() => svc.call('GET', `${SESSIONS}/${id}`), (r) => r.body.redaction?.status === 'redacted');
+    expect(done.body).toMatchObject({ status: 'verified', redaction: { status: 'redacted' } });
+  });
+
   it('a worker that dies between reading and writing leaves a session the redelivery finishes exactly once', async () => {
     const { id, rec } = await submitted();
     // Move it to processing directly, with a delay long enough that the service's own worker waits.
