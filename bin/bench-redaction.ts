@@ -61,7 +61,7 @@ async function until<T>(get: () => Promise<T>, ok: (v: T) => boolean): Promise<T
   }
   throw new Error('timed out');
 }
-const eventsOf = async (id: string) => (await deps.events.allOfSession(scope, id)).length;
+const eventsOf = async (id: string) => (await deps.events.getMany(scope, await deps.events.linkedIds(scope, id))).length;
 
 /** A session with `keys` keyed writes (create + updates), `failures` failed attempts, then a verified one. */
 async function session(keys: number, failures: number) {

@@ -100,7 +100,10 @@ export class Api extends Construct {
         destination: new LogGroupLogDestination(accessLogs),
         // One JSON object per request. No path, query string, headers or
         // body: those can carry API keys, the hosted page's token (it is a
-        // path segment) and personal data. The route key says which route ran.
+        // path segment) and personal data. With the one `$default` route the
+        // route key is always `$default`: the function's own access log, whose
+        // paths are masked (maskPath), says which route ran, under the same
+        // request id.
         format: AccessLogFormat.custom(
           JSON.stringify({
             requestId: '$context.requestId',

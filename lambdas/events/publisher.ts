@@ -1,6 +1,6 @@
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { type EventRecord, eventsFromChange, renderEvent } from '../domain/event.js';
+import { type EventRecord, eventsFromChange, redactEvent, renderEvent } from '../domain/event.js';
 import type { SessionRecord } from '../domain/session.js';
 import type { EventStore } from '../store/event-store.js';
 import type { RedactionQueue } from '../redaction/queue.js';
@@ -97,8 +97,12 @@ export function createStreamPublisher(deps: PublisherDeps) {
     );
     const stored = await mapConcurrently(perRecord, STORE_CONCURRENCY, async (events, i) => {
       try {
-        // Linked first, so that redaction finds every event that is stored.
-        if (events.length > 0) await deps.events.linkToSession(events[0], events[0].session_id, events.map((e) => e.id), events[0].created);
+        // Linked first, so that redaction finds every event that is stored; an event
+        // of a session whose redaction has begun is stored and published redacted.
+        if (events.length > 0) {
+          const link = await deps.events.linkToSession(events[0], events[0].session_id, events.map((e) => e.id), events[0].created);
+          if (link?.redacted) perRecord[i] = events = events.map(redactEvent);
+        }
         for (const e of events) await deps.events.putIfAbsent(e);
         return true;
       } catch (err) {

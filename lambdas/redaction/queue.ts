@@ -7,13 +7,17 @@ import type { QueueSettings } from '../events/routing.js';
  *   then mark it redacted (sent by the stream publisher once the session's
  *   earlier events are stored);
  * - `files`: delete the session's files once more, after every upload URL
- *   issued before the redaction has expired (sent, delayed, by `finish`).
+ *   issued before the redaction has expired (sent, delayed, by `finish`), and
+ *   a last time a few minutes later, for an upload that began just before its
+ *   URL expired and took a while.
  */
 export interface RedactionMessage {
   kind: 'finish' | 'files';
   account: string;
   livemode: boolean;
   session: string;
+  /** `files` only: the last pass, after a margin for an upload that began just before its URL expired. */
+  last?: boolean;
 }
 
 export function parseRedactionMessage(body: string): RedactionMessage | undefined {

@@ -1,5 +1,6 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { redactEvent } from '../domain/event.js';
+import { EVENT_RETENTION_SECONDS, redactEvent } from '../domain/event.js';
+import { decodeTime } from '../domain/ids.js';
 import { redactReport } from '../domain/report.js';
 import { type Scope, type SessionRecord, applyFinishRedaction, redactRenderedSession } from '../domain/session.js';
 import type { EventStore } from '../store/event-store.js';
@@ -20,6 +21,13 @@ export interface RedactionDeps {
   filesAgainAfterSeconds?: number;
   now?: () => number;
   log?: (line: string) => void;
+}
+
+/** Events linked to the session but not stored yet: the redaction waits for them (the message is retried). */
+export class EventsNotStoredYet extends Error {
+  constructor(count: number) {
+    super(`${count} event(s) of the session are not stored yet`);
+  }
 }
 
 /** A saved Idempotency-Key result that shows the session, as redaction leaves it. */
@@ -51,10 +59,18 @@ interface CopyContext {
 export const PERSONAL_DATA_COPIES: { name: string; redact: (c: CopyContext) => Promise<number> }[] = [
   {
     // Found through the session's event list (VE#<vs_id>), which the publisher
-    // writes before it stores the events.
+    // writes before it stores the events. Marking the list first makes the
+    // publisher store any event linked later redacted; an event linked before
+    // but not stored yet (its stream batch is being retried) is waited for.
     name: 'stored events',
-    redact: async ({ deps, scope, session }) => {
-      const changed = (await deps.events.allOfSession(scope, session.id))
+    redact: async ({ deps, scope, session, nowMs }) => {
+      const ids = await deps.events.markSessionRedacted(scope, session.id, Math.floor(nowMs / 1000));
+      const stored = await deps.events.getMany(scope, ids);
+      const found = new Set(stored.map((e) => e.id));
+      const expiredBefore = nowMs - EVENT_RETENTION_SECONDS * 1000;
+      const missing = ids.filter((id) => !found.has(id) && decodeTime(id.slice('evt_'.length, 'evt_'.length + 8)) > expiredBefore);
+      if (missing.length > 0) throw new EventsNotStoredYet(missing.length);
+      const changed = stored
         .map((e) => ({ before: e, after: redactEvent(e) }))
         .filter(({ before, after }) => JSON.stringify(before.data) !== JSON.stringify(after.data));
       await Promise.all(changed.map(({ after }) => deps.events.replaceData(after)));
@@ -87,6 +103,9 @@ export const PERSONAL_DATA_COPIES: { name: string; redact: (c: CopyContext) => P
     redact: ({ deps, scope, session }) => deps.files.deletePrefix(sessionPrefix(scope, session.id)),
   },
 ];
+
+/** How long after its URL expired an upload that began in time may still land (10 MB on a slow link). */
+export const LATE_UPLOAD_MARGIN_SECONDS = 5 * 60;
 
 export type RedactionOutcome = 'redacted' | 'nothing_to_do' | 'waiting_for_checks';
 
@@ -131,6 +150,7 @@ export function createRedactionWorker(deps: RedactionDeps) {
     if (m.kind === 'files') {
       const deleted = await deps.files.deletePrefix(sessionPrefix(scope, m.session));
       if (deleted > 0) log(JSON.stringify({ level: 'info', message: 'files uploaded after a redaction deleted', session: m.session, deleted }));
+      if (!m.last) await deps.queue.send([{ ...m, last: true }], LATE_UPLOAD_MARGIN_SECONDS);
       return;
     }
     await finishRedaction(deps, scope, m.session);

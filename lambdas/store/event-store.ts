@@ -63,26 +63,52 @@ export class EventStore {
   /**
    * Records that these events belong to the session (a string set on one item
    * per session; adding is idempotent). Called before the events are stored, so
-   * a stored event is always findable.
+   * a stored event is always findable. Answers whether the session's events are
+   * being redacted: then the events are to be stored and published redacted.
    */
-  async linkToSession(scope: Scope, sessionId: string, eventIds: string[], nowSeconds: number): Promise<void> {
-    if (eventIds.length === 0) return;
-    await this.doc.send(
+  async linkToSession(scope: Scope, sessionId: string, eventIds: string[], nowSeconds: number): Promise<{ redacted: boolean }> {
+    if (eventIds.length === 0) return { redacted: false };
+    const r = await this.doc.send(
       new UpdateCommand({
         TableName: this.table,
         Key: sessionEventsKey(scope, sessionId),
         UpdateExpression: 'ADD #ids :ids SET #ttl = :ttl',
         ExpressionAttributeNames: { '#ids': 'event_ids', '#ttl': TTL_ATTRIBUTE },
         ExpressionAttributeValues: { ':ids': new Set(eventIds), ':ttl': nowSeconds + EVENT_RETENTION_SECONDS },
+        ReturnValues: 'ALL_NEW',
         ReturnConsumedCapacity: 'TOTAL',
       }),
     );
+    return { redacted: r.Attributes?.redacted === true };
   }
 
-  /** The stored events of one session (those not yet expired), in id order. */
-  async allOfSession(scope: Scope, sessionId: string): Promise<EventRecord[]> {
+  /**
+   * Marks the session's events as redacted (every event linked from now on is
+   * stored redacted by the publisher) and returns the ids linked so far.
+   */
+  async markSessionRedacted(scope: Scope, sessionId: string, nowSeconds: number): Promise<string[]> {
+    const r = await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: sessionEventsKey(scope, sessionId),
+        UpdateExpression: 'SET #redacted = :true, #ttl = if_not_exists(#ttl, :ttl)',
+        ExpressionAttributeNames: { '#redacted': 'redacted', '#ttl': TTL_ATTRIBUTE },
+        ExpressionAttributeValues: { ':true': true, ':ttl': nowSeconds + EVENT_RETENTION_SECONDS },
+        ReturnValues: 'ALL_NEW',
+        ReturnConsumedCapacity: 'TOTAL',
+      }),
+    );
+    return [...((r.Attributes?.event_ids as Set<string> | undefined) ?? [])].sort();
+  }
+
+  /** The ids of the events linked to a session (stored, or about to be). */
+  async linkedIds(scope: Scope, sessionId: string): Promise<string[]> {
     const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: sessionEventsKey(scope, sessionId), ConsistentRead: true, ReturnConsumedCapacity: 'TOTAL' }));
-    const ids = [...((r.Item?.event_ids as Set<string> | undefined) ?? [])].sort();
+    return [...((r.Item?.event_ids as Set<string> | undefined) ?? [])].sort();
+  }
+
+  /** The stored events with these ids (those not expired), in id order. */
+  async getMany(scope: Scope, ids: string[]): Promise<EventRecord[]> {
     const items = await batchGetAll(this.doc, this.table, ids.map((id) => eventKey(scope, id)));
     return items.map(eventFromItem).sort((a, b) => (a.id < b.id ? -1 : 1));
   }

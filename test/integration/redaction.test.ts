@@ -4,7 +4,13 @@ import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { TEST_PERSON } from '../../lambdas/checks/test-provider.js';
+import { API_VERSION } from '../../lambdas/domain/api-version.js';
+import { type SessionRecord, transition } from '../../lambdas/domain/session.js';
+import { createStreamPublisher } from '../../lambdas/events/publisher.js';
+import { EventStore } from '../../lambdas/store/event-store.js';
+import { SessionStore } from '../../lambdas/store/session-store.js';
 import { type TestService, startTestService } from '../support/api.js';
 import { until } from '../support/until.js';
 
@@ -238,7 +244,7 @@ describe('a redaction leaves nothing', () => {
   });
 
   it('asked while processing: accepted as pending, finished when the checks end', async () => {
-    const { id, replays } = await personalSession('&test_outcome=verified&test_delay_seconds=1');
+    const { id, replays } = await personalSession('&test_outcome=verified&test_delay_seconds=3');
     const redact = await svc.call('POST', `${SESSIONS}/${id}/redact`);
     expect(redact.status).toBe(200);
     expect(redact.body).toMatchObject({ status: 'processing', redaction: { status: 'processing' }, metadata: {} });
@@ -250,7 +256,7 @@ describe('a redaction leaves nothing', () => {
   });
 
   it('asked while processing, and the checks fail: the session ends canceled, then redacted', async () => {
-    const { id, replays } = await personalSession('&test_outcome=unverified&test_error_code=document_expired&test_delay_seconds=1');
+    const { id, replays } = await personalSession('&test_outcome=unverified&test_error_code=document_expired&test_delay_seconds=3');
     expect((await svc.call('POST', `${SESSIONS}/${id}/redact`)).body.redaction).toEqual({ status: 'processing' });
     const done = await until('redacted', () => svc.call('GET', `${SESSIONS}/${id}`), (r) => r.body.redaction?.status === 'redacted');
     expect(done.body.status).toBe('canceled');
@@ -282,5 +288,28 @@ describe('a redaction leaves nothing', () => {
     expect((await bucketText()).filter((o) => o.key.includes(created.id))).toHaveLength(1);
     // ...and the second deletion removes it.
     await until('the late file deleted', async () => (await bucketText()).filter((o) => o.key.includes(created.id)).length, (n) => n === 0);
+  });
+
+  it('an event of the session stored late (its stream batch retried after the redaction) is stored and published redacted', async () => {
+    const created = (await svc.call('POST', SESSIONS, CREATE)).body;
+    const before = (await new SessionStore(svc.doc, svc.tableName).get({ account: svc.account, livemode: false }, created.id))!;
+    await svc.call('POST', `${SESSIONS}/${created.id}/redact`);
+    await until('redacted', () => svc.call('GET', `${SESSIONS}/${created.id}`), (r) => r.body.redaction?.status === 'redacted');
+    // A change from before the redaction whose record reaches the publisher only now.
+    const late = transition(before, 'submit', { updated_ms: before.updated_ms + 1, last_request: null }, (n) => (n.attempt += 1));
+    const sent: string[] = [];
+    const publish = createStreamPublisher({
+      events: new EventStore(svc.doc, svc.tableName),
+      bus: { put: async (entries) => (sent.push(...entries.map((e) => e.detail)), { failed: [] }) },
+      apiVersion: API_VERSION,
+      redactions: { send: async () => {} },
+    });
+    const image = (x: SessionRecord) => marshall({ pk: 'x', sk: `VS#${x.id}`, ...x }, { removeUndefinedValues: true }) as never;
+    const r = await publish({ Records: [{ eventName: 'MODIFY', dynamodb: { Keys: marshall({ pk: 'x', sk: `VS#${late.id}` }) as never, OldImage: image(before), NewImage: image(late), SequenceNumber: '1' } }] });
+    expect(r.batchItemFailures).toEqual([]);
+    expect(sent).toHaveLength(1);
+    expect(hits(sent.map((text, i) => ({ key: `bus entry ${i}`, text })))).toEqual([]);
+    expect(JSON.parse(sent[0]).type).toBe('identity.verification_session.processing');
+    expect(hits(await tableText())).toEqual([]);
   });
 });

@@ -122,11 +122,13 @@ const noRedactions = { send: async () => {} };
 class MemoryEvents {
   stored = new Map<string, EventRecord>();
   links = new Map<string, Set<string>>();
+  redactedSessions = new Set<string>();
   failOn?: string;
   async linkToSession(_scope: unknown, sessionId: string, ids: string[]) {
     const set = this.links.get(sessionId) ?? new Set<string>();
     for (const id of ids) set.add(id);
     this.links.set(sessionId, set);
+    return { redacted: this.redactedSessions.has(sessionId) };
   }
   async putIfAbsent(e: EventRecord) {
     if (this.failOn && e.type.endsWith(this.failOn)) throw new Error('throttled');
@@ -232,6 +234,19 @@ describe('stream publisher and redaction', () => {
     expect(order.at(-1)).toBe('redact 1');
     expect(order.slice(0, -1).sort()).toEqual(['store canceled', 'store created']);
     expect([...events.links.get(s0.id)!].sort()).toEqual([...events.stored.keys()].sort());
+  });
+
+  it('stores and publishes redacted the events of a session whose redaction has begun (a late or retried batch)', async () => {
+    const events = new MemoryEvents();
+    events.redactedSessions.add('vs_0VcOcsy9AWLrEOraAjOXOWqM');
+    const bus = new FlakyBus(() => false);
+    const publish = createStreamPublisher({ events: events as unknown as EventStore, bus, apiVersion: API_VERSION, redactions: noRedactions });
+    const s0 = fresh();
+    expect(await publish(streamEvent([[undefined, s0]]))).toEqual({ batchItemFailures: [] });
+    expect(JSON.stringify([...events.stored.values()])).not.toContain('jo@example.com');
+    expect(bus.delivered).toHaveLength(1);
+    expect(bus.delivered[0].detail).not.toContain('jo@example.com');
+    expect(JSON.parse(bus.delivered[0].detail).data.object.provided_details).toEqual({ email: '[redacted]' });
   });
 
   it('a redaction it could not ask for is retried with its record', async () => {

@@ -1,6 +1,6 @@
 import type { SQSEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { eventsFromChange } from '../../lambdas/domain/event.js';
+import { type EventRecord, eventsFromChange } from '../../lambdas/domain/event.js';
 import { type SessionRecord, applyRedact, newSession } from '../../lambdas/domain/session.js';
 import { type RedactionMessage, parseRedactionMessage } from '../../lambdas/redaction/queue.js';
 import { PERSONAL_DATA_COPIES, type RedactionDeps, createRedactionWorker, finishRedaction, redactSavedBody } from '../../lambdas/redaction/worker.js';
@@ -20,7 +20,8 @@ function redactedSession(): SessionRecord {
 
 /** The worker's ports, in memory, with a way to make one fail. */
 function fakes(session: SessionRecord | undefined, opts: { filesFail?: number } = {}) {
-  const state = { session, committed: [] as SessionRecord[], sent: [] as { messages: RedactionMessage[]; delay?: number }[], filesFail: opts.filesFail ?? 0, deletes: 0 };
+  const created = eventsFromChange(undefined, newSession({ type: 'document', metadata: { note: 'private' } }, { id: 'vs_0VcOcsy9AWLrEOraAjOXOWqM', scope: SCOPE, nowMs: Date.now(), request: null }), 'v');
+  const state = { session, linked: created.map((e) => e.id), stored: created, rewritten: [] as EventRecord[], committed: [] as SessionRecord[], sent: [] as { messages: RedactionMessage[]; delay?: number }[], filesFail: opts.filesFail ?? 0, deletes: 0 };
   const deps = {
     sessions: {
       get: async () => state.session && structuredClone(state.session),
@@ -30,7 +31,11 @@ function fakes(session: SessionRecord | undefined, opts: { filesFail?: number } 
         state.committed.push(next);
       },
     },
-    events: { allOfSession: async () => eventsFromChange(undefined, newSession({ type: 'document', metadata: { note: 'private' } }, { id: 'vs_0VcOcsy9AWLrEOraAjOXOWqM', scope: SCOPE, nowMs: 1, request: null }), 'v'), replaceData: async () => true },
+    events: {
+      markSessionRedacted: async () => state.linked,
+      getMany: async (_scope: unknown, ids: string[]) => state.stored.filter((e) => ids.includes(e.id)),
+      replaceData: async (e: EventRecord) => void state.rewritten.push(e),
+    },
     idempotency: { rewriteBodies: async () => 0 },
     reports: { getMany: async () => [], allOfSession: async () => [], replace: async () => {} },
     files: {
@@ -65,6 +70,29 @@ describe('the redaction worker', () => {
     expect(state.session!.redaction).toEqual({ status: 'processing' });
     expect(await worker({ Records: [record] } as unknown as SQSEvent)).toEqual({ batchItemFailures: [] });
     expect(state.session!.redaction).toEqual({ status: 'redacted' });
+    expect(state.deletes).toBe(2);
+  });
+
+  it('waits for an event linked to the session but not stored yet, then redacts it too', async () => {
+    const { deps, state } = fakes(redactedSession());
+    const stored = state.stored;
+    state.stored = [];
+    await expect(finishRedaction(deps, SCOPE, 'vs_0VcOcsy9AWLrEOraAjOXOWqM')).rejects.toThrow(/not stored yet/);
+    expect(state.committed).toEqual([]);
+    state.stored = stored;
+    expect(await finishRedaction(deps, SCOPE, 'vs_0VcOcsy9AWLrEOraAjOXOWqM')).toBe('redacted');
+    expect(JSON.stringify(state.rewritten)).not.toContain('private');
+    expect(state.rewritten.map((e) => e.id)).toEqual(stored.map((e) => e.id));
+  });
+
+  it('deletes the files twice more: when the upload URLs have expired, and a margin later for a slow upload', async () => {
+    const { deps, state } = fakes(redactedSession());
+    const worker = createRedactionWorker(deps);
+    const files = { kind: 'files', account: 'acct_1', livemode: false, session: 'vs_0VcOcsy9AWLrEOraAjOXOWqM' };
+    expect(await worker({ Records: [{ messageId: 'f1', body: JSON.stringify(files) }] } as unknown as SQSEvent)).toEqual({ batchItemFailures: [] });
+    expect(state.sent).toEqual([{ messages: [{ ...files, last: true }], delay: 300 }]);
+    expect(await worker({ Records: [{ messageId: 'f2', body: JSON.stringify({ ...files, last: true }) }] } as unknown as SQSEvent)).toEqual({ batchItemFailures: [] });
+    expect(state.sent).toHaveLength(1);
     expect(state.deletes).toBe(2);
   });
 
