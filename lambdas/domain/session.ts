@@ -65,6 +65,11 @@ export interface SessionRecord {
   secret_seed: string | null;
   /** When the last write happened (ms); events are dated by it. */
   updated_ms: number;
+  /**
+   * When the session entered its status and redaction status (ms): what the
+   * sweeps measure age by. Absent on sessions stored before it existed.
+   */
+  state_since_ms?: number;
   /** The API request that made the last write; null for changes the system made (checks). */
   last_request: RequestRef | null;
   /**
@@ -260,6 +265,7 @@ export function newSession(
     attempt: 0,
     secret_seed: newSecretSeed(),
     updated_ms: ctx.nowMs,
+    state_since_ms: ctx.nowMs,
     last_request: ctx.request,
     submission: null,
   };
@@ -290,6 +296,7 @@ export function transition(
   next.status = to;
   next.version = session.version + 1;
   next.updated_ms = stamp.updated_ms;
+  if (next.status !== session.status || next.redaction?.status !== session.redaction?.status) next.state_since_ms = stamp.updated_ms;
   next.last_request = stamp.last_request;
   return next;
 }

@@ -76,11 +76,13 @@ export const sweepPartition = (group: SweepGroup, shard: number) => `SW#${group}
  * (`redacting`, so that a redaction whose worker gave up is asked for again).
  * A redacted session leaves the index.
  */
-export function sweepKeys(s: Pick<SessionRecord, 'id' | 'status' | 'redaction' | 'updated_ms'>) {
+export function sweepKeys(s: Pick<SessionRecord, 'id' | 'status' | 'redaction' | 'updated_ms' | 'state_since_ms'>) {
   const group: SweepGroup | undefined =
     s.status === 'processing' || !s.redaction ? s.status : s.redaction.status === 'processing' ? 'redacting' : undefined;
   if (!group) return {};
-  return { [SWEEP_INDEX.partitionKey]: sweepPartition(group, sweepShard(s.id)), [SWEEP_INDEX.sortKey]: s.updated_ms };
+  // Keyed by when the session entered its state, not by its last write: a metadata
+  // update then leaves the index entry alone, and costs no index write.
+  return { [SWEEP_INDEX.partitionKey]: sweepPartition(group, sweepShard(s.id)), [SWEEP_INDEX.sortKey]: s.state_since_ms ?? s.updated_ms };
 }
 
 function toItem(s: SessionRecord) {
@@ -232,10 +234,11 @@ export class SessionStore {
     const cond = transitionCondition('cancel');
     const to = nextStatus('cancel', 'requires_input')!;
     return this.update_(scope, id, stamp, {
-      set: ['#status = :to', '#sweepPk = :sweepPk'],
+      // A new state: the sweep index entry moves with it.
+      set: ['#status = :to', '#sweepPk = :sweepPk', '#sweepAt = :updatedMs', '#stateSince = :updatedMs'],
       remove: [],
       condition: cond.expression,
-      names: { ...cond.names, '#sweepPk': SWEEP_INDEX.partitionKey },
+      names: { ...cond.names, '#sweepPk': SWEEP_INDEX.partitionKey, '#sweepAt': SWEEP_INDEX.sortKey, '#stateSince': 'state_since_ms' },
       values: { ...cond.values, ':to': to, ':sweepPk': sweepPartition(to, sweepShard(id)) },
     });
   }
@@ -301,15 +304,14 @@ export class SessionStore {
     stamp: ChangeStamp,
     expr: { set: string[]; remove: string[]; condition: string; names: Record<string, string>; values: Record<string, unknown> },
   ): Promise<SessionRecord> {
-    // The fast paths act only on sessions in the sweep index (not redacted): their last change moves.
-    const set = ['#version = #version + :one', '#updatedMs = :updatedMs', '#sweepAt = :updatedMs', '#lastRequest = :lastRequest', ...expr.set];
+    const set = ['#version = #version + :one', '#updatedMs = :updatedMs', '#lastRequest = :lastRequest', ...expr.set];
     try {
       const r = await this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: sessionKey(scope, id),
           UpdateExpression: `SET ${set.join(', ')}${expr.remove.length ? ` REMOVE ${expr.remove.join(', ')}` : ''}`,
-          ExpressionAttributeNames: { ...expr.names, '#version': 'version', '#updatedMs': 'updated_ms', '#sweepAt': SWEEP_INDEX.sortKey, '#lastRequest': 'last_request' },
+          ExpressionAttributeNames: { ...expr.names, '#version': 'version', '#updatedMs': 'updated_ms', '#lastRequest': 'last_request' },
           ExpressionAttributeValues: { ...expr.values, ':one': 1, ':updatedMs': stamp.updated_ms, ':lastRequest': stamp.last_request },
           ConditionExpression: `attribute_exists(pk) AND ${expr.condition}`,
           ReturnValues: 'ALL_NEW',

@@ -20,7 +20,7 @@
  *
  * One sparse index, `sweep` (keys only): a session that a scheduled sweep may
  * have to act on carries sweep_pk = "SW#<status>#<shard>" and sweep_at = the
- * time of its last change (ms). The sweeps (retention, abandonment, stuck
+ * time it entered that state (ms; a metadata update leaves it alone). The sweeps (retention, abandonment, stuck
  * checks) query it for sessions older than a bound without reading the table.
  * A session whose redaction was asked for leaves it (unless it is processing).
  */

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Scope } from '../../lambdas/domain/session.js';
 import { newSession, transition } from '../../lambdas/domain/session.js';
-import { SessionStore } from '../../lambdas/store/session-store.js';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { SessionStore, sessionKey } from '../../lambdas/store/session-store.js';
 import { CHECKS_GAVE_UP_REASON, daysSetting, sweep } from '../../lambdas/sweep/sweeper.js';
 import { type TestService, startTestService } from '../support/api.js';
 import { until } from '../support/until.js';
@@ -123,6 +124,27 @@ describe('the sweeps as configured', () => {
     const twoHoursOn = { ...deps, now: () => later() + 2 * 3600 * 1000 };
     expect(await sweep(twoHoursOn, {})).toEqual({ redacted: 0, abandoned: 0, unstuck: 0, rerequested: 1 });
     expect(sent).toEqual([{ kind: 'finish', account: scope.account, livemode: false, session: verified }]);
+  });
+
+  it('keeps each session in the index by state: an update moves nothing, a cancel moves it, a finished redaction removes it', async () => {
+    const on = services.abandon;
+    const raw = async (id: string) => (await on.doc.send(new GetCommand({ TableName: on.tableName, Key: sessionKey({ account: on.account, livemode: false }, id) }))).Item!;
+    const id = (await on.call('POST', SESSIONS, 'type=document')).body.id as string;
+    const created = await raw(id);
+    expect(created.sweep_pk).toMatch(/^SW#requires_input#[0-3]$/);
+    await on.call('POST', `${SESSIONS}/${id}`, 'metadata[a]=b');
+    const updated = await raw(id);
+    expect([updated.sweep_pk, updated.sweep_at]).toEqual([created.sweep_pk, created.sweep_at]);
+    expect(updated.updated_ms).toBeGreaterThan(created.updated_ms);
+    await on.call('POST', `${SESSIONS}/${id}/cancel`);
+    const canceled = await raw(id);
+    expect(canceled.sweep_pk).toBe(created.sweep_pk.replace('requires_input', 'canceled'));
+    expect(canceled.sweep_at).toBe(canceled.updated_ms);
+    await on.call('POST', `${SESSIONS}/${id}/redact`);
+    await until('redacted', () => session(id, on), (x) => x.redaction?.status === 'redacted');
+    const redacted = await raw(id);
+    expect(redacted.sweep_pk).toBeUndefined();
+    expect(redacted.sweep_at).toBeUndefined();
   });
 
   it('reads days from settings and refuses nonsense', () => {
