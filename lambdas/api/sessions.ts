@@ -26,7 +26,7 @@ import { type IdempotentRequest, type IdempotencyStore, IdempotencyKeyTaken } fr
 import { type ListQuery, type SessionStore, StaleSession } from '../store/session-store.js';
 import type { FileStore } from '../store/file-store.js';
 import type { ReportStore } from '../store/report-store.js';
-import { redactReport, renderReport } from '../domain/report.js';
+import { type ReportRecord, redactReport, renderReport } from '../domain/report.js';
 import type { HttpResponse } from './http.js';
 import { answerFromSaved, saveRefusal, withSavedKey } from './idempotent.js';
 
@@ -56,10 +56,10 @@ const sessionMissing = (id: string) => resourceMissing('verification session', i
 const stampOf = (ctx: CallContext): ChangeStamp => ({ updated_ms: ctx.nowMs, last_request: ctx.request });
 
 /** The session as the API returns it; `expand[]=last_verification_report` reads the report. */
-async function render(deps: SessionDeps, s: SessionRecord, ctx: CallContext, expand: Set<string>) {
+async function render(deps: SessionDeps, s: SessionRecord, ctx: CallContext, expand: Set<string>, reports?: Map<string, ReportRecord>) {
   const body = renderSession(s, { nowSeconds: Math.floor(ctx.nowMs / 1000), pageBaseUrl: ctx.pageBaseUrl, expand });
   if (expand.has('last_verification_report') && s.last_verification_report) {
-    const report = await deps.reports.get(ctx.scope, s.last_verification_report);
+    const report = reports ? reports.get(s.last_verification_report) : await deps.reports.get(ctx.scope, s.last_verification_report);
     // Until the redaction worker reaches the report, show it as it will be.
     body.last_verification_report = report ? renderReport(s.redaction ? redactReport(report) : report) : null;
   }
@@ -224,8 +224,14 @@ export async function listSessions(deps: SessionDeps, ctx: CallContext, raw: unk
   );
   const { expand: _e, ...query } = p;
   const page = await deps.sessions.list(ctx.scope, { ...query, limit: p.limit ?? 10 });
+  // The page's reports in one BatchGetItem, not one read per session.
+  let reports: Map<string, ReportRecord> | undefined;
+  if (expand.has('last_verification_report')) {
+    const ids = [...new Set(page.data.map((s) => s.last_verification_report).filter((id): id is string => id !== null))];
+    reports = new Map((ids.length ? await deps.reports.getMany(ctx.scope, ids) : []).map((r) => [r.id, r]));
+  }
   return {
     status: 200,
-    body: { object: 'list', data: await Promise.all(page.data.map((s) => render(deps, s, ctx, expand))), has_more: page.has_more, url: SESSIONS_URL },
+    body: { object: 'list', data: await Promise.all(page.data.map((s) => render(deps, s, ctx, expand, reports))), has_more: page.has_more, url: SESSIONS_URL },
   };
 }
