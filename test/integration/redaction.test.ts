@@ -103,8 +103,13 @@ async function bucketText(): Promise<{ key: string; text: string }[]> {
   const out: { key: string; text: string }[] = [];
   const listed = await svc.s3.client.send(new ListObjectsV2Command({ Bucket: svc.s3.bucket }));
   for (const o of listed.Contents ?? []) {
-    const got = await svc.s3.client.send(new GetObjectCommand({ Bucket: svc.s3.bucket, Key: o.Key! }));
-    out.push({ key: o.Key!, text: Buffer.from(await got.Body!.transformToByteArray()).toString('latin1') });
+    try {
+      const got = await svc.s3.client.send(new GetObjectCommand({ Bucket: svc.s3.bucket, Key: o.Key! }));
+      out.push({ key: o.Key!, text: Buffer.from(await got.Body!.transformToByteArray()).toString('latin1') });
+    } catch (err) {
+      // Deleted between the listing and the read (a redaction's delayed deletion): gone, as it should be.
+      if ((err as { name?: string }).name !== 'NoSuchKey') throw err;
+    }
   }
   return out;
 }
