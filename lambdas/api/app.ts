@@ -6,6 +6,7 @@ import type { Scope } from '../domain/session.js';
 import type { ApiKeyStore } from '../store/api-keys.js';
 import { MAX_IDEMPOTENCY_KEY_LENGTH, requestFingerprint } from '../store/idempotency.js';
 import { type EventDeps, listEvents, retrieveEvent } from './events.js';
+import { createFlow, listFlows, retrieveFlow } from './flows.js';
 import { WEBHOOK_ROUTES, type WebhookRouteDeps } from './webhooks.js';
 import { type ReportDeps, listReports, retrieveReport } from './reports.js';
 import { type VerifyDeps, createUploads, showPage, submitWithClientSecret, submitWithUrlToken } from './verify.js';
@@ -37,6 +38,7 @@ interface Route {
 
 const ID = '([^/]+)';
 const SESSIONS = '/v1/identity/verification_sessions';
+const FLOWS = '/v1/identity/verification_flows';
 const ROUTES: Route[] = [
   { method: 'POST', pattern: new RegExp(`^${SESSIONS}$`), handler: (d, c, p) => createSession(d, c, p) },
   { method: 'GET', pattern: new RegExp(`^${SESSIONS}$`), handler: (d, c, p) => listSessions(d, c, p) },
@@ -44,6 +46,10 @@ const ROUTES: Route[] = [
   { method: 'POST', pattern: new RegExp(`^${SESSIONS}/${ID}$`), handler: (d, c, p, id) => updateSession(d, c, id, p) },
   { method: 'POST', pattern: new RegExp(`^${SESSIONS}/${ID}/cancel$`), handler: (d, c, p, id) => cancelSession(d, c, id, p) },
   { method: 'POST', pattern: new RegExp(`^${SESSIONS}/${ID}/redact$`), handler: (d, c, p, id) => redactSession(d, c, id, p) },
+  // An extension of this service: verification flows (Stripe makes them in its Dashboard).
+  { method: 'POST', pattern: new RegExp(`^${FLOWS}$`), handler: (d, c, p) => createFlow(d, c, p) },
+  { method: 'GET', pattern: new RegExp(`^${FLOWS}$`), handler: (d, c, p) => listFlows(d, c, p) },
+  { method: 'GET', pattern: new RegExp(`^${FLOWS}/${ID}$`), handler: (d, c, p, id) => retrieveFlow(d, c, id, p) },
   { method: 'GET', pattern: /^\/v1\/identity\/verification_reports$/, handler: (d, c, p) => listReports(d, c, p) },
   { method: 'GET', pattern: new RegExp(`^/v1/identity/verification_reports/${ID}$`), handler: (d, c, p, id) => retrieveReport(d, c, id, p) },
   { method: 'GET', pattern: /^\/v1\/events$/, handler: (d, c, p) => listEvents(d, c, p) },

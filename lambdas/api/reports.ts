@@ -3,7 +3,7 @@ import { checkCursors } from './list-cursors.js';
 import { isTimeOrderedId } from '../domain/ids.js';
 import { arrayOf, int, obj, oneOf, parseParams, range, str } from '../domain/params.js';
 import { renderReport } from '../domain/report.js';
-import { SESSION_TYPES } from '../domain/session.js';
+import { ALL_SESSION_TYPES } from '../domain/session.js';
 import type { ReportListQuery, ReportStore } from '../store/report-store.js';
 import type { HttpResponse } from './http.js';
 import type { CallContext } from './sessions.js';
@@ -20,7 +20,7 @@ const LIST_PARAMS = obj({
   ending_before: str(5000, false),
   created: range(),
   verification_session: str(5000, false),
-  type: oneOf(SESSION_TYPES),
+  type: oneOf(ALL_SESSION_TYPES),
   expand: arrayOf(str(5000, false), 20),
 });
 

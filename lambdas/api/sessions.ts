@@ -15,6 +15,7 @@ import {
   applyCancel,
   applyRedact,
   applyUpdate,
+  checkTypeParams,
   newSession,
   parseExpand,
   redactedRefusal,
@@ -29,6 +30,9 @@ import type { ReportStore } from '../store/report-store.js';
 import { type ReportRecord, redactReport, renderReport } from '../domain/report.js';
 import type { HttpResponse } from './http.js';
 import { answerFromSaved, saveRefusal, withSavedKey } from './idempotent.js';
+import { flowForSession } from './flows.js';
+import type { FlowStore } from '../store/flow-store.js';
+import { presetOf } from '../domain/verification-flow.js';
 
 /** Everything a use case needs about the caller and the request. */
 export interface CallContext {
@@ -46,6 +50,7 @@ export interface SessionDeps {
   idempotency: IdempotencyStore;
   reports: ReportStore;
   files: FileStore;
+  flows: FlowStore;
 }
 
 const SESSIONS_URL = '/v1/identity/verification_sessions';
@@ -69,11 +74,22 @@ async function render(deps: SessionDeps, s: SessionRecord, ctx: CallContext, exp
 export async function createSession(deps: SessionDeps, ctx: CallContext, raw: unknown): Promise<HttpResponse> {
   const params = parseParams<CreateParams>(CREATE_PARAMS, raw);
   const expand = parseExpand(params.expand);
+  checkTypeParams(params);
+  let flow;
+  if (params.verification_flow) {
+    try {
+      flow = presetOf(await flowForSession(deps, ctx, params.verification_flow));
+    } catch (err) {
+      // Saved under the key (or, for a key already used, its saved result answers).
+      return saveRefusal(deps, ctx, err);
+    }
+  }
   const session = newSession(params, {
     id: timeOrderedId('vs', ctx.nowMs),
     scope: ctx.scope,
     nowMs: ctx.nowMs,
     request: ctx.request,
+    flow,
   });
   session.saved_keys = withSavedKey(undefined, ctx.idempotency, ctx.nowMs);
   const body = await render(deps, session, ctx, expand);

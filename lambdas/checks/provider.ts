@@ -147,7 +147,7 @@ function missingCheck(name: CheckName): DocumentCheck | IdNumberCheck | SelfieCh
 /** What a report takes from its session (read while `processing`). */
 export type ReportSource = Pick<
   SessionRecord,
-  'id' | 'account' | 'livemode' | 'type' | 'options' | 'client_reference_id' | 'version'
+  'id' | 'account' | 'livemode' | 'type' | 'verification_flow' | 'flow_type' | 'options' | 'client_reference_id' | 'version'
 >;
 
 /**
@@ -190,6 +190,7 @@ export function recordOutcome(
     verification_session: session.id,
     client_reference_id: session.client_reference_id,
     type: session.type,
+    ...(session.verification_flow && { verification_flow: session.verification_flow, flow_type: session.flow_type }),
     options: structuredClone(session.options),
     document: checks.document ?? null,
     id_number: checks.id_number ?? null,

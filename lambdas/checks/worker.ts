@@ -3,7 +3,7 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { derivedTimeOrderedId } from '../domain/ids.js';
 import { accountFromResources } from '../events/routing.js';
 import { type FileRefs, checksFor, redactReport, redactVerifiedOutputs } from '../domain/report.js';
-import { type FileSlot, type SessionRecord, transition } from '../domain/session.js';
+import { type FileSlot, type SessionRecord, checkTypeOf, transition } from '../domain/session.js';
 import type { FileStore } from '../store/file-store.js';
 import { reportItem } from '../store/report-store.js';
 import { type SessionStore, StaleSession } from '../store/session-store.js';
@@ -72,7 +72,7 @@ export function createChecksWorker(deps: ChecksWorkerDeps) {
       {
         sessionId: session.id,
         livemode: session.livemode,
-        type: session.type,
+        type: checkTypeOf(session),
         options: session.options,
         files: bytes,
         id_number: sub.id_number ?? undefined,

@@ -5,7 +5,7 @@
  * Pure: no AWS imports.
  */
 import { timeOrderedId } from './ids.js';
-import { LAST_ERROR_CODES, REDACTED, type SessionOptions, type SessionRecord } from './session.js';
+import { type CheckType, LAST_ERROR_CODES, REDACTED, type SessionOptions, type SessionRecord, checkTypeOf } from './session.js';
 
 export type LastErrorCode = (typeof LAST_ERROR_CODES)[number];
 
@@ -115,6 +115,9 @@ export interface ReportRecord {
   verification_session: string;
   client_reference_id: string | null;
   type: string;
+  /** For a session made from a verification flow: the flow, and the flow's type (whose checks ran). */
+  verification_flow?: string;
+  flow_type?: CheckType;
   /** The session's options when the attempt ran. */
   options: SessionOptions;
   /** null when the check was not part of the session. */
@@ -135,10 +138,11 @@ export const newReportId = (ms: number = Date.now()) => timeOrderedId('vr', ms);
 /**
  * The checks a session needs: a document session checks the document, plus a
  * selfie and an id number when its options ask for them; an id_number session
- * checks only the id number.
+ * checks only the id number. A session made from a verification flow runs
+ * the checks of its flow's type.
  */
-export function checksFor(session: Pick<SessionRecord, 'type' | 'options'>): RequiredChecks {
-  if (session.type === 'id_number') return { document: false, selfie: false, id_number: true };
+export function checksFor(session: Pick<SessionRecord, 'type' | 'flow_type' | 'options'>): RequiredChecks {
+  if (checkTypeOf(session) === 'id_number') return { document: false, selfie: false, id_number: true };
   const doc = session.options.document ?? {};
   return {
     document: true,
@@ -206,7 +210,7 @@ export function emptyVerifiedOutputs(): VerifiedOutputs {
  * report, an empty `id_number` object for an id_number report.
  */
 function renderOptions(rec: ReportRecord): Record<string, unknown> {
-  if (rec.type === 'id_number') return { id_number: {} };
+  if (checkTypeOf(rec) === 'id_number') return { id_number: {} };
   return { document: { ...(rec.options.document ?? {}) } };
 }
 
@@ -266,6 +270,8 @@ export function renderReport(rec: ReportRecord) {
     };
   }
   out.type = rec.type;
+  // Optional, not nullable, in Stripe's schema: only on reports of sessions made from a flow.
+  if (rec.verification_flow) out.verification_flow = rec.verification_flow;
   out.verification_session = rec.verification_session;
   return out;
 }

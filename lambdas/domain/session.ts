@@ -5,6 +5,10 @@ import { clientSecretFor, newSecretSeed, pageUrlFor } from './secrets.js';
 import { INITIAL_STATUS, REFUSED_WHILE_REDACTING, type Action, type Status, nextStatus, refusalMessage } from './state-machine.js';
 
 export const SESSION_TYPES = ['document', 'id_number'] as const;
+/** A type whose checks run: a session's own, or its verification flow's. */
+export type CheckType = (typeof SESSION_TYPES)[number];
+/** Every type a session or report can show: a session made from a verification flow has `verification_flow`. */
+export const ALL_SESSION_TYPES = [...SESSION_TYPES, 'verification_flow'] as const;
 export const DOCUMENT_TYPES = ['driving_license', 'id_card', 'passport'] as const;
 export const LAST_ERROR_CODES = [
   'abandoned', 'consent_declined', 'country_not_supported', 'device_not_supported', 'document_expired',
@@ -53,6 +57,9 @@ export interface SessionRecord {
   related_customer: string | null;
   related_customer_account: string | null;
   related_person: { account: string; person: string } | null;
+  /** The flow (`vf_`) a `verification_flow` session was made from, and the flow's type; absent otherwise. */
+  verification_flow?: string;
+  flow_type?: CheckType;
   last_error: { code: string; reason: string } | null;
   last_verification_report: string | null;
   redaction: { status: 'processing' | 'redacted' } | null;
@@ -130,7 +137,7 @@ const documentOptions = obj(
   },
   { unsettable: true },
 );
-const optionsParam = obj({ document: documentOptions }, { unsettable: true });
+export const optionsParam = obj({ document: documentOptions }, { unsettable: true });
 const providedDetailsParam = obj({ email: str(800), phone: str(50) }, { unsettable: true });
 const expandParam = arrayOf(str(5000, false), 20);
 
@@ -200,7 +207,7 @@ export function parseExpand(expand: string[] | undefined): Set<string> {
 
 // ---- behaviour -------------------------------------------------------------
 
-function cleanOptions(options: CreateParams['options']): SessionOptions {
+export function cleanOptions(options: CreateParams['options']): SessionOptions {
   if (!options || !options.document) return {};
   const doc: DocumentOptions = {};
   for (const [k, v] of Object.entries(options.document)) if (v !== undefined && v !== null) (doc as Record<string, unknown>)[k] = v;
@@ -232,24 +239,52 @@ export function mergeMetadata(current: Record<string, string>, patch: CreatePara
   return next;
 }
 
+/** The type whose checks a session (or its report) runs: a `verification_flow` session's is its flow's. */
+export function checkTypeOf(s: { type: string; flow_type?: CheckType }): CheckType {
+  return s.type === 'verification_flow' ? (s.flow_type ?? 'document') : (s.type as CheckType);
+}
+
+/**
+ * The create parameters that decide the session's type: `type`, or
+ * `verification_flow` (whose flow then supplies the type and the options, so
+ * neither may be given with it).
+ */
+export function checkTypeParams(params: CreateParams): void {
+  if (params.verification_flow) {
+    for (const param of ['type', 'options'] as const)
+      if (params[param] !== undefined)
+        throw invalidRequest(
+          `You cannot pass \`${param}\` together with \`verification_flow\`: a session made from a verification flow takes its type and options from the flow.`,
+          { code: 'parameters_exclusive', param },
+        );
+  } else if (!params.type)
+    throw invalidRequest('Missing required param: type.', { code: 'parameter_missing', param: 'type' });
+}
+
+/** What a session takes from its verification flow (lambdas/domain/verification-flow.ts). */
+export interface FlowPreset {
+  id: string;
+  type: CheckType;
+  options: SessionOptions;
+}
+
 export function newSession(
   params: CreateParams,
-  ctx: { id: string; scope: Scope; nowMs: number; request: RequestRef | null },
+  ctx: { id: string; scope: Scope; nowMs: number; request: RequestRef | null; flow?: FlowPreset },
 ): SessionRecord {
-  if (params.verification_flow)
-    throw invalidRequest('Verification flows are not supported by this service. Pass `type` (document or id_number) instead.', {
-      param: 'verification_flow',
-    });
-  if (!params.type)
-    throw invalidRequest('Missing required param: type.', { code: 'parameter_missing', param: 'type' });
+  checkTypeParams(params);
+  const flow = ctx.flow;
+  if (params.verification_flow && flow?.id !== params.verification_flow)
+    throw new Error('newSession: the verification flow named by the request was not supplied');
   return {
     id: ctx.id,
     account: ctx.scope.account,
     livemode: ctx.scope.livemode,
     created: Math.floor(ctx.nowMs / 1000),
     status: INITIAL_STATUS,
-    type: params.type,
-    options: cleanOptions(params.options),
+    type: flow ? 'verification_flow' : params.type!,
+    ...(flow && { verification_flow: flow.id, flow_type: flow.type }),
+    options: flow ? structuredClone(flow.options) : cleanOptions(params.options),
     metadata: mergeMetadata({}, params.metadata),
     provided_details: cleanDetails(params.provided_details),
     return_url: params.return_url ?? null,
@@ -302,12 +337,23 @@ export function transition(
 }
 
 export function applyUpdate(session: SessionRecord, params: UpdateParams, stamp: ChangeStamp): SessionRecord {
+  if (session.verification_flow) refuseFlowSessionChange(session.verification_flow, params);
   return transition(session, 'update', stamp, (s) => {
     if (params.type) s.type = params.type;
     if (params.options !== undefined) s.options = cleanOptions(params.options);
     if (params.provided_details !== undefined) s.provided_details = cleanDetails(params.provided_details);
     s.metadata = mergeMetadata(s.metadata, params.metadata);
   });
+}
+
+/** A session made from a verification flow keeps the flow's type and options. */
+function refuseFlowSessionChange(flowId: string, params: UpdateParams): void {
+  for (const param of ['type', 'options'] as const)
+    if (params[param] !== undefined)
+      throw invalidRequest(
+        `This VerificationSession was made from the verification flow ${flowId}: its ${param} comes from the flow and cannot be updated.`,
+        { param },
+      );
 }
 
 export const applyCancel = (session: SessionRecord, stamp: ChangeStamp) => transition(session, 'cancel', stamp);
@@ -393,6 +439,8 @@ export function renderSession(s: SessionRecord, ctx: RenderContext) {
     type: s.type,
     url: live ? pageUrlFor(ctx.pageBaseUrl, s, ctx.nowSeconds) : null,
   };
+  // Optional, not nullable, in Stripe's schema: absent unless the session was made from a flow.
+  if (s.verification_flow) out.verification_flow = s.verification_flow;
   if (ctx.expand?.has('verified_outputs')) out.verified_outputs = sortKeysDeep(s.verified_outputs);
   return out;
 }

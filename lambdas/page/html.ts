@@ -3,7 +3,7 @@
  * script that uploads the images straight to storage and then submits. No
  * framework; every piece of user data is escaped.
  */
-import { DOCUMENT_TYPES, LAST_ERROR_CODES, type SessionRecord } from '../domain/session.js';
+import { DOCUMENT_TYPES, LAST_ERROR_CODES, type SessionRecord, checkTypeOf } from '../domain/session.js';
 
 export const escapeHtml = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -36,15 +36,16 @@ export function messagePage(title: string, message: string, nonce: string): stri
 }
 
 /** What the session asks for, as the form shows it. */
-export function requirements(s: Pick<SessionRecord, 'type' | 'options'>) {
+export function requirements(s: Pick<SessionRecord, 'type' | 'flow_type' | 'options'>) {
   const doc = s.options.document ?? {};
-  const document = s.type === 'document';
+  const type = checkTypeOf(s);
+  const document = type === 'document';
   return {
     document,
     documentTypes: document ? (doc.allowed_types?.length ? doc.allowed_types : [...DOCUMENT_TYPES]) : [],
     selfie: document && doc.require_matching_selfie === true,
-    idNumber: s.type === 'id_number' || (document && doc.require_id_number === true),
-    personDetails: s.type === 'id_number',
+    idNumber: type === 'id_number' || (document && doc.require_id_number === true),
+    personDetails: type === 'id_number',
   };
 }
 

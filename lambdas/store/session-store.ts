@@ -267,6 +267,11 @@ export class SessionStore {
       values[':options'] = params.options?.document ? { document: stripNull(params.options.document) } : {};
       set.push('#options = :options');
     }
+    if (params.type || params.options !== undefined) {
+      // A session made from a verification flow keeps the flow's type and options: the read-modify-write path refuses it.
+      names['#flow'] = 'verification_flow';
+      condition += ' AND attribute_not_exists(#flow)';
+    }
     if (params.provided_details !== undefined) {
       names['#pd'] = 'provided_details';
       values[':pd'] = params.provided_details ? stripNull(params.provided_details) : null;

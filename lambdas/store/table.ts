@@ -13,6 +13,7 @@
  *   webhook delivery pk = "A#<account>#<test|live>"  sk = "WD#<evt_id>#<we_id>"  (one per event and endpoint,
  *                   with its attempt history; TTL 30 days after its last change)
  *   report          pk = "A#<account>#<test|live>"  sk = "VR#<vr_id>"
+ *   verification flow pk = "A#<account>#<test|live>"  sk = "VF#<vf_id>"   (an extension: a preset of type and options)
  *   idempotency     pk = "IK#<account>#<test|live>#<key>"  sk = "IK"
  *   api key         pk = "KEY#<sha256 of the key>"  sk = "KEY"
  * Sessions of one account and mode share a partition: a retrieve is one GetItem,
@@ -39,6 +40,8 @@ export const STREAM_VIEW = 'NEW_AND_OLD_IMAGES' as const;
 export const SESSION_SK_PREFIX = 'VS#';
 /** Sort-key prefix of VerificationReports. */
 export const REPORT_SK_PREFIX = 'VR#';
+/** Sort-key prefix of verification flows. */
+export const FLOW_SK_PREFIX = 'VF#';
 /** Sort-key prefix of stored events. */
 export const EVENT_SK_PREFIX = 'EV#';
 /** Sort-key prefix of the per-session list of stored events. */

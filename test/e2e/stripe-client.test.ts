@@ -217,6 +217,26 @@ describe('stripe-node against npm start', () => {
     }
   });
 
+  it('creates a session from a verification flow (the flow itself through a raw request: stripe-node has no flows resource)', async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/v1/identity/verification_flows`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${secretKey}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'type=document&options[document][require_matching_selfie]=true',
+    });
+    expect(res.status).toBe(200);
+    const flow = (await res.json()) as { id: string; object: string };
+    expect(flow.object).toBe('identity.verification_flow');
+    const s = await stripe.identity.verificationSessions.create({ verification_flow: flow.id, client_reference_id: 'flow-user' });
+    expect(s.type).toBe('verification_flow');
+    expect(s.verification_flow).toBe(flow.id);
+    expect(s.options).toEqual({ document: { require_matching_selfie: true } });
+    expect((await stripe.identity.verificationSessions.retrieve(s.id)).verification_flow).toBe(flow.id);
+    await expect(stripe.identity.verificationSessions.create({ verification_flow: 'vf_0000000000000000000000ZZ' })).rejects.toMatchObject({
+      type: 'StripeInvalidRequestError',
+      param: 'verification_flow',
+    });
+  });
+
   it('SIGTERM stops the service and DynamoDB Local with it', async () => {
     const dynamoPort = Number(/DynamoDB Local: http:\/\/127\.0\.0\.1:(\d+)/.exec(output)![1]);
     expect(await portOpen(dynamoPort)).toBe(true);
