@@ -13,6 +13,10 @@
  *   webhook delivery pk = "A#<account>#<test|live>"  sk = "WD#<evt_id>#<we_id>"  (one per event and endpoint,
  *                   with its attempt history; TTL 30 days after its last change)
  *   report          pk = "A#<account>#<test|live>"  sk = "VR#<vr_id>"
+ *   file            pk = "A#<account>#<test|live>"  sk = "FILE#<file_id>"  (one uploaded image: storage key, session,
+ *                   content type, size, the ids of its links; written with the report that names it;
+ *                   TTL when the bucket's lifecycle rule deletes the image; redaction deletes it)
+ *   file link       pk = "A#<account>#<test|live>"  sk = "FL#<link_id>"    (TTL the file's; redaction deletes it)
  *   idempotency     pk = "IK#<account>#<test|live>#<key>"  sk = "IK"
  *   api key         pk = "KEY#<sha256 of the key>"  sk = "KEY"
  * Sessions of one account and mode share a partition: a retrieve is one GetItem,
@@ -39,6 +43,10 @@ export const STREAM_VIEW = 'NEW_AND_OLD_IMAGES' as const;
 export const SESSION_SK_PREFIX = 'VS#';
 /** Sort-key prefix of VerificationReports. */
 export const REPORT_SK_PREFIX = 'VR#';
+/** Sort-key prefix of file records (the Files API's `file_...` objects). */
+export const FILE_SK_PREFIX = 'FILE#';
+/** Sort-key prefix of file links. */
+export const FILE_LINK_SK_PREFIX = 'FL#';
 /** Sort-key prefix of stored events. */
 export const EVENT_SK_PREFIX = 'EV#';
 /** Sort-key prefix of the per-session list of stored events. */
