@@ -10,6 +10,7 @@ import { EventStore } from '../lambdas/store/event-store.js';
 import { FileStore } from '../lambdas/store/file-store.js';
 import { IdempotencyStore } from '../lambdas/store/idempotency.js';
 import { ReportStore } from '../lambdas/store/report-store.js';
+import { FileRecordStore } from '../lambdas/store/file-record-store.js';
 import { SessionStore } from '../lambdas/store/session-store.js';
 import { finishRedaction } from '../lambdas/redaction/worker.js';
 import { localClientConfig, startDynamoDbLocal } from '../local/dynamodb.js';
@@ -33,6 +34,7 @@ const deps = {
   events: new EventStore(doc, service.tableName),
   idempotency: new IdempotencyStore(doc, service.tableName),
   reports: new ReportStore(doc, service.tableName),
+  fileRecords: new FileRecordStore(doc, service.tableName),
   files: new FileStore(service.s3.client, service.s3.bucket),
   queue: { send: async () => {} },
   log: () => {},

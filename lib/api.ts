@@ -26,11 +26,14 @@ export const API_TABLE_ACTIONS = [
 
 /**
  * The S3 actions the API handler needs on the users' images, on object keys
- * (`bucket/*`): PutObject to presign the page's uploads (a presigned URL
- * carries the permissions of the function that signed it). It never reads,
- * lists or deletes an image: the redaction worker deletes them (lib/redaction.ts).
+ * (`bucket/*`). A presigned URL carries the permissions of the function that
+ * signed it: PutObject to presign the page's uploads, GetObject to presign the
+ * 60-second downloads of the Files API (`/v1/files/{id}/contents` and file
+ * links redirect to them; the function itself never fetches an image). It
+ * never lists or deletes an image: the redaction worker deletes them
+ * (lib/redaction.ts).
  */
-export const API_OBJECT_ACTIONS = ['s3:PutObject'] as const;
+export const API_OBJECT_ACTIONS = ['s3:PutObject', 's3:GetObject'] as const;
 
 export interface ApiProps {
   /** The service table the handler reads and writes. */

@@ -1,13 +1,15 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { BlockPublicAccess, Bucket, BucketEncryption, HttpMethods, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { FILE_RETENTION_DAYS } from '../lambdas/store/file-store.js';
 
 /**
- * How long a user's image is kept. The images are needed only for the checks
- * and for a later review of their outcome; a redaction deletes a session's
- * images at once, well before this.
+ * How long a user's image is kept (defined beside the file store, which dates
+ * the Files API's `expires_at` by it). The images are needed only for the
+ * checks and for a later review of their outcome; a redaction deletes a
+ * session's images at once, well before this.
  */
-export const FILE_RETENTION_DAYS = 30;
+export { FILE_RETENTION_DAYS };
 
 /** A multipart upload the browser never finished is aborted (and its parts deleted) after this many days. */
 export const INCOMPLETE_UPLOAD_DAYS = 1;

@@ -20,8 +20,10 @@ import { grantOnTable } from './store.js';
  * those name (BatchGetItem), rewrites them (UpdateItem for events and saved
  * results, PutItem for reports), and writes the finished session (PutItem).
  * Query only for reports of sessions stored before they listed their reports.
+ * DeleteItem for the records of the session's files and their file links
+ * (lambdas/store/file-record-store.ts), which must stop answering at once.
  */
-export const REDACTION_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:Query'] as const;
+export const REDACTION_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:DeleteItem'] as const;
 
 export interface RedactionProps {
   readonly table: ITableV2;

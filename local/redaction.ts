@@ -7,6 +7,7 @@ import { EventStore } from '../lambdas/store/event-store.js';
 import { FileStore } from '../lambdas/store/file-store.js';
 import { IdempotencyStore } from '../lambdas/store/idempotency.js';
 import { ReportStore } from '../lambdas/store/report-store.js';
+import { FileRecordStore } from '../lambdas/store/file-record-store.js';
 import { SessionStore } from '../lambdas/store/session-store.js';
 import { QueuePoller } from './queue-poller.js';
 import { createQueueWithDeadLetter } from './sqs.js';
@@ -36,6 +37,7 @@ export async function startLocalRedaction(opts: {
     events: new EventStore(opts.doc, opts.tableName),
     idempotency: new IdempotencyStore(opts.doc, opts.tableName),
     reports: new ReportStore(opts.doc, opts.tableName),
+    fileRecords: new FileRecordStore(opts.doc, opts.tableName),
     files: new FileStore(opts.s3.client, opts.s3.bucket),
     queue,
     filesAgainAfterSeconds: opts.filesAgainAfterSeconds,

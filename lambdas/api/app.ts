@@ -9,6 +9,7 @@ import { type EventDeps, listEvents, retrieveEvent } from './events.js';
 import { createFlow, listFlows, retrieveFlow } from './flows.js';
 import { WEBHOOK_ROUTES, type WebhookRouteDeps } from './webhooks.js';
 import { type ReportDeps, listReports, retrieveReport } from './reports.js';
+import { type FileDeps, createFileLink, fileContents, followFileLink, retrieveFile, retrieveFileLink } from './files.js';
 import { type VerifyDeps, createUploads, showPage, submitWithClientSecret, submitWithUrlToken } from './verify.js';
 import { type HttpRequest, type HttpResponse, bodyParams, errorResponse, maskPath, queryParams, requestFromEvent, toResult } from './http.js';
 import {
@@ -22,7 +23,7 @@ import {
   updateSession,
 } from './sessions.js';
 
-export interface ApiDeps extends SessionDeps, EventDeps, VerifyDeps, ReportDeps, WebhookRouteDeps {
+export interface ApiDeps extends SessionDeps, EventDeps, VerifyDeps, ReportDeps, WebhookRouteDeps, FileDeps {
   apiKeys: ApiKeyStore;
   /** Base URL of the hosted page; default: https:// + the request's domain. */
   pageBaseUrl?: string;
@@ -52,6 +53,10 @@ const ROUTES: Route[] = [
   { method: 'GET', pattern: new RegExp(`^${FLOWS}/${ID}$`), handler: (d, c, p, id) => retrieveFlow(d, c, id, p) },
   { method: 'GET', pattern: /^\/v1\/identity\/verification_reports$/, handler: (d, c, p) => listReports(d, c, p) },
   { method: 'GET', pattern: new RegExp(`^/v1/identity/verification_reports/${ID}$`), handler: (d, c, p, id) => retrieveReport(d, c, id, p) },
+  { method: 'GET', pattern: new RegExp(`^/v1/files/${ID}$`), handler: (d, c, p, id) => retrieveFile(d, c, id, p) },
+  { method: 'GET', pattern: new RegExp(`^/v1/files/${ID}/contents$`), handler: (d, c, p, id) => fileContents(d, c, id, p) },
+  { method: 'POST', pattern: /^\/v1\/file_links$/, handler: (d, c, p) => createFileLink(d, c, p) },
+  { method: 'GET', pattern: new RegExp(`^/v1/file_links/${ID}$`), handler: (d, c, p, id) => retrieveFileLink(d, c, id, p) },
   { method: 'GET', pattern: /^\/v1\/events$/, handler: (d, c, p) => listEvents(d, c, p) },
   { method: 'GET', pattern: new RegExp(`^/v1/events/${ID}$`), handler: (d, c, p, id) => retrieveEvent(d, c, id, p) },
   ...WEBHOOK_ROUTES,
@@ -98,6 +103,12 @@ const PUBLIC_ROUTES: { method: string; pattern: RegExp; handler: PublicHandler }
     method: 'POST',
     pattern: new RegExp(`^/verify/${ID}/${TOKEN}/submit$`),
     handler: (d, req, m, now) => submitWithUrlToken(d, m[1], m[2], bodyParams(req), now, req.headers.accept),
+  },
+  {
+    // A file link's public URL (lambdas/domain/file.ts fileLinkUrl): the link's secret is the credential.
+    method: 'GET',
+    pattern: new RegExp(`^/links/(link_[0-9A-Za-z]+)/${TOKEN}$`),
+    handler: (d, _req, m, now) => followFileLink(d, m[1], m[2], now),
   },
   {
     method: 'POST',

@@ -3,6 +3,7 @@ import { ApiKeyStore } from '../store/api-keys.js';
 import { FileStore } from '../store/file-store.js';
 import { ReportStore } from '../store/report-store.js';
 import { FlowStore } from '../store/flow-store.js';
+import { FileRecordStore } from '../store/file-record-store.js';
 import { documentClient } from '../store/dynamo.js';
 import { EventStore } from '../store/event-store.js';
 import { IdempotencyStore } from '../store/idempotency.js';
@@ -26,6 +27,7 @@ export const handler = createApiHandler({
   files: new FileStore(new S3Client({}), bucket),
   reports: new ReportStore(doc, table),
   flows: new FlowStore(doc, table),
+  fileRecords: new FileRecordStore(doc, table),
   pageBaseUrl: process.env.PAGE_BASE_URL || undefined,
   // Resends go on the delivery queue. In Lambda, loopback is the function's own runtime API: never an endpoint.
   webhooks: webhookApiDeps(doc, table, new SqsDeliveryQueue(new SQSClient({}), process.env.WEBHOOK_DELIVERY_QUEUE_URL), { allowLoopback: false }),

@@ -91,11 +91,14 @@ export function parseForm(text: string, what: string): Record<string, unknown> {
 
 /**
  * A request path as it may be logged: the hosted page's token
- * (`/verify/{id}/{token}/...`) and anything shaped like a client secret are
- * masked, since either lets its holder act on the session.
+ * (`/verify/{id}/{token}/...`), a file link's token (`/links/{id}/{token}`)
+ * and anything shaped like a client secret are masked, since each lets its
+ * holder act on the session or read its images.
  */
 export function maskPath(path: string): string {
-  return path.replace(/^(\/verify\/[^/]+\/)[^/]+/, '$1***').replace(/_secret_[^/]*/g, '_secret_***');
+  return path
+    .replace(/^(\/(?:verify|links)\/[^/]+\/)[^/]+/, '$1***')
+    .replace(/_secret_[^/]*/g, '_secret_***');
 }
 
 /** POST parameters: a form body (Stripe's clients send form bodies only). */

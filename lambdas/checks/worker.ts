@@ -1,10 +1,11 @@
-import { createHash } from 'node:crypto';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { type FileRecord, fileIdFor } from '../domain/file.js';
 import { derivedTimeOrderedId } from '../domain/ids.js';
 import { accountFromResources } from '../events/routing.js';
 import { type FileRefs, checksFor, redactReport, redactVerifiedOutputs } from '../domain/report.js';
 import { type FileSlot, type SessionRecord, checkTypeOf, transition } from '../domain/session.js';
-import type { FileStore } from '../store/file-store.js';
+import { FILE_RETENTION_DAYS, type FileStore } from '../store/file-store.js';
+import { fileRecordItem } from '../store/file-record-store.js';
 import { reportItem } from '../store/report-store.js';
 import { type SessionStore, StaleSession } from '../store/session-store.js';
 import { type CheckProvider, type SubmissionInput, type TestOutcome, recordOutcome } from './provider.js';
@@ -22,9 +23,6 @@ export interface ChecksWorkerDeps {
 
 /** A report's id follows from the attempt it is about: a rerun of the same attempt makes the same report. */
 export const reportIdFor = (s: SessionRecord) => derivedTimeOrderedId('vr', s.submission?.submitted_ms ?? s.updated_ms, 0, `${s.id}|${s.version}`);
-
-/** Stripe-style file ids for the report (the storage keys stay private). */
-const fileId = (key: string) => `file_${createHash('sha256').update(key).digest('base64url').replace(/[-_]/g, '').slice(0, 24)}`;
 
 type Outcome = 'done' | 'retry';
 
@@ -80,8 +78,28 @@ export function createChecksWorker(deps: ChecksWorkerDeps) {
       },
       checksFor(session),
     );
+    // The report names the files that were stored (a test-mode submission may list
+    // slots it never uploaded), and each gets a record for the Files API.
     const files: FileRefs = {};
-    for (const [slot, key] of Object.entries(sub.files) as [FileSlot, string][]) files[slot] = fileId(key);
+    const fileRecords: FileRecord[] = [];
+    for (const [slot, key] of Object.entries(sub.files) as [FileSlot, string][]) {
+      const stored = await deps.files.head(key);
+      if (!stored) continue;
+      const created = Math.floor(stored.uploadedMs / 1000);
+      files[slot] = fileIdFor(key);
+      fileRecords.push({
+        id: files[slot],
+        account: scope.account,
+        livemode: scope.livemode,
+        session: session.id,
+        slot,
+        storage_key: key,
+        content_type: stored.contentType,
+        size: stored.size,
+        created,
+        expires_at: created + FILE_RETENTION_DAYS * 86400,
+      });
+    }
     const nowMs = now();
     const result = recordOutcome(session, outcome, { reportId: reportIdFor(session), nowSeconds: Math.floor(nowMs / 1000), provider: provider.name, files });
     // The session may change while the checks run (a redact asked for meanwhile): the
@@ -98,13 +116,14 @@ export function createChecksWorker(deps: ChecksWorkerDeps) {
         s.verified_outputs = (outputs && pendingRedaction ? redactVerifiedOutputs(outputs) : outputs) as SessionRecord['verified_outputs'];
         s.last_verification_report = result.session.last_verification_report;
         s.report_ids = [...(s.report_ids ?? []), result.report.id];
+        if (fileRecords.length > 0) s.file_ids = [...new Set([...(s.file_ids ?? []), ...fileRecords.map((f) => f.id)])];
         // Once the checks end, the submission keeps only what says what was sent: the
         // ID number, names and date of birth now live only in the report and verified_outputs.
         if (s.submission) s.submission = { ...s.submission, id_number: null };
       });
       const report = pendingRedaction ? redactReport(result.report) : result.report;
       try {
-        await deps.sessions.commitWithReport(next, { action: result.action, version: current.version }, reportItem(report));
+        await deps.sessions.commitWithReport(next, { action: result.action, version: current.version }, reportItem(report), fileRecords.map(fileRecordItem));
         break;
       } catch (err) {
         if (!(err instanceof StaleSession)) throw err;

@@ -93,6 +93,8 @@ export interface SessionRecord {
   saved_keys?: SavedKeyRef[];
   /** Every report of this session (one per attempt): redaction rewrites exactly these. */
   report_ids?: string[];
+  /** Every recorded file of this session (the Files API's `file_...`): redaction deletes exactly these. */
+  file_ids?: string[];
 }
 
 /** An Idempotency-Key whose saved result shows a session, and when the saved result expires (unix seconds). */

@@ -5,6 +5,7 @@ import { EventStore } from '../store/event-store.js';
 import { FileStore } from '../store/file-store.js';
 import { IdempotencyStore } from '../store/idempotency.js';
 import { ReportStore } from '../store/report-store.js';
+import { FileRecordStore } from '../store/file-record-store.js';
 import { SessionStore } from '../store/session-store.js';
 import { SqsRedactionQueue } from './queue.js';
 import { createRedactionWorker } from './worker.js';
@@ -21,6 +22,7 @@ export const handler = createRedactionWorker({
   events: new EventStore(doc, table),
   idempotency: new IdempotencyStore(doc, table),
   reports: new ReportStore(doc, table),
+  fileRecords: new FileRecordStore(doc, table),
   files: new FileStore(new S3Client({}), bucket),
   queue: new SqsRedactionQueue(new SQSClient({}), queueUrl),
 });

@@ -6,6 +6,7 @@ import { type Scope, type SessionRecord, applyFinishRedaction, redactRenderedSes
 import type { EventStore } from '../store/event-store.js';
 import { type FileStore, UPLOAD_URL_SECONDS, sessionPrefix } from '../store/file-store.js';
 import type { IdempotencyStore } from '../store/idempotency.js';
+import type { FileRecordStore } from '../store/file-record-store.js';
 import type { ReportStore } from '../store/report-store.js';
 import { type SessionStore, StaleSession } from '../store/session-store.js';
 import { type RedactionMessage, type RedactionQueue, parseRedactionMessage } from './queue.js';
@@ -15,6 +16,7 @@ export interface RedactionDeps {
   events: EventStore;
   idempotency: IdempotencyStore;
   reports: ReportStore;
+  fileRecords: FileRecordStore;
   files: FileStore;
   queue: RedactionQueue;
   /** When the files are deleted a second time (default UPLOAD_URL_SECONDS, when every upload URL issued before has expired). */
@@ -96,6 +98,13 @@ export const PERSONAL_DATA_COPIES: { name: string; redact: (c: CopyContext) => P
       await Promise.all(todo.map((r) => deps.reports.replace(redactReport(r))));
       return todo.length;
     },
+  },
+  {
+    // Listed on the session item (file_ids), written with the report that names
+    // them. Each file is marked first (no new link), then its links and it are
+    // deleted: the Files API answers 404 for all of them from then on.
+    name: 'file records and file links',
+    redact: ({ deps, scope, session }) => deps.fileRecords.redact(scope, session.file_ids ?? []),
   },
   {
     // Under the session's own key prefix in the bucket.

@@ -1,17 +1,26 @@
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { FileSlot, Scope } from '../domain/session.js';
 
 /** Largest image the checks read (the page scales photos down before upload). */
 export const MAX_FILE_BYTES = 10 * 1024 * 1024;
 /** How long a presigned upload URL works. */
 export const UPLOAD_URL_SECONDS = 15 * 60;
+/** How long a presigned download (GET /v1/files/{id}/contents, a file link) works. */
+export const DOWNLOAD_URL_SECONDS = 60;
+/**
+ * How long a user's image is kept: the bucket's lifecycle rule (lib/files.ts)
+ * expires it after this, and its file record (`expires_at`) with it.
+ */
+export const FILE_RETENTION_DAYS = 30;
 export const ALLOWED_CONTENT_TYPES = ['image/jpeg', 'image/png', 'image/webp'] as const;
 
 /** Every file of a session lives under this prefix: redaction deletes the prefix. */
@@ -73,6 +82,27 @@ export class FileStore {
 
   async put(key: string, body: Uint8Array, contentType: string): Promise<void> {
     await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType, ServerSideEncryption: 'AES256' }));
+  }
+
+  /** Size, content type and upload time of a stored file, or undefined when there is none. */
+  async head(key: string): Promise<{ size: number; contentType: string | undefined; uploadedMs: number } | undefined> {
+    try {
+      const r = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { size: r.ContentLength ?? 0, contentType: r.ContentType, uploadedMs: r.LastModified?.getTime() ?? Date.now() };
+    } catch (err) {
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** A presigned GET of one file, valid for DOWNLOAD_URL_SECONDS; it serves the bytes under this download name. */
+  presignDownload(key: string, filename: string): Promise<string> {
+    return getSignedUrl(
+      this.s3,
+      new GetObjectCommand({ Bucket: this.bucket, Key: key, ResponseContentDisposition: `attachment; filename="${filename}"` }),
+      { expiresIn: DOWNLOAD_URL_SECONDS },
+    );
   }
 
   /** The bytes of an uploaded file, or undefined when it is missing or too large. */

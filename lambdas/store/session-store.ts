@@ -195,11 +195,16 @@ export class SessionStore {
   }
 
   /**
-   * The checks' result: the session's transition and its new report, in one
-   * transaction. A redelivered message (same version, same report id) or a
+   * The checks' result: the session's transition, its new report and the
+   * records of the files the report names, in one transaction. A redelivered message (same version, same report id) or a
    * racing worker finds the condition failed: StaleSession, nothing written.
    */
-  async commitWithReport(next: SessionRecord, previous: { action: Action; version: number }, report: { pk: string; sk: string } & Record<string, unknown>): Promise<void> {
+  async commitWithReport(
+    next: SessionRecord,
+    previous: { action: Action; version: number },
+    report: { pk: string; sk: string } & Record<string, unknown>,
+    files: ({ pk: string; sk: string } & Record<string, unknown>)[] = [],
+  ): Promise<void> {
     const cond = transitionCondition(previous.action, previous.version);
     try {
       await this.doc.send(
@@ -216,6 +221,8 @@ export class SessionStore {
               },
             },
             { Put: { TableName: this.table, Item: report, ConditionExpression: 'attribute_not_exists(pk)' } },
+            // The records of the files the report names: they exist exactly when the report does.
+            ...files.map((Item) => ({ Put: { TableName: this.table, Item } })),
           ],
         }),
       );

@@ -14,6 +14,10 @@
  *                   with its attempt history; TTL 30 days after its last change)
  *   report          pk = "A#<account>#<test|live>"  sk = "VR#<vr_id>"
  *   verification flow pk = "A#<account>#<test|live>"  sk = "VF#<vf_id>"   (an extension: a preset of type and options)
+ *   file            pk = "A#<account>#<test|live>"  sk = "FILE#<file_id>"  (one uploaded image: storage key, session,
+ *                   content type, size, the ids of its links; written with the report that names it;
+ *                   TTL when the bucket's lifecycle rule deletes the image; redaction deletes it)
+ *   file link       pk = "A#<account>#<test|live>"  sk = "FL#<link_id>"    (TTL the file's; redaction deletes it)
  *   idempotency     pk = "IK#<account>#<test|live>#<key>"  sk = "IK"
  *   api key         pk = "KEY#<sha256 of the key>"  sk = "KEY"
  * Sessions of one account and mode share a partition: a retrieve is one GetItem,
@@ -42,6 +46,10 @@ export const SESSION_SK_PREFIX = 'VS#';
 export const REPORT_SK_PREFIX = 'VR#';
 /** Sort-key prefix of verification flows. */
 export const FLOW_SK_PREFIX = 'VF#';
+/** Sort-key prefix of file records (the Files API's `file_...` objects). */
+export const FILE_SK_PREFIX = 'FILE#';
+/** Sort-key prefix of file links. */
+export const FILE_LINK_SK_PREFIX = 'FL#';
 /** Sort-key prefix of stored events. */
 export const EVENT_SK_PREFIX = 'EV#';
 /** Sort-key prefix of the per-session list of stored events. */

@@ -214,11 +214,16 @@ describe('Checks and files', () => {
       }
     });
 
-    it('lets the API presign uploads, but never read, list or delete images', () => {
+    it('lets the API presign uploads and downloads (the Files API), but never list or delete images', () => {
       const apiRole = roleIdOf(stack.api.handler);
-      expect(sorted(s3GrantsOf(apiRole))).toEqual([{ action: 's3:PutObject', resource: objectsArn() }]);
+      expect(sorted(s3GrantsOf(apiRole))).toEqual(sorted([
+        { action: 's3:GetObject', resource: objectsArn() },
+        { action: 's3:PutObject', resource: objectsArn() },
+      ]));
       const actions = grantsOfRole(apiRole).map((g) => g.action);
-      expect(actions.filter((a) => /^s3:Get/i.test(a))).toEqual([]);
+      // GetObject is the only read: no version, ACL, tagging or attribute reads.
+      expect(actions.filter((a) => /^s3:Get/i.test(a))).toEqual(['s3:GetObject']);
+      expect(actions.filter((a) => /^s3:(List|Delete)/i.test(a))).toEqual([]);
       expect(actions.filter(isProviderAction)).toEqual([]);
     });
 

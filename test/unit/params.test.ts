@@ -136,6 +136,7 @@ describe('input the audit found', () => {
   it('maskPath hides the hosted page token and anything shaped like a client secret', () => {
     expect(maskPath('/verify/vs_123/AbC987/submit')).toBe('/verify/vs_123/***/submit');
     expect(maskPath('/verify/vs_123/AbC987')).toBe('/verify/vs_123/***');
+    expect(maskPath('/links/link_123/tAbC987')).toBe('/links/link_123/***');
     expect(maskPath('/v1/identity/verification_sessions/vs_123_secret_xyz')).toBe('/v1/identity/verification_sessions/vs_123_secret_***');
     expect(maskPath('/v1/identity/verification_sessions/vs_123')).toBe('/v1/identity/verification_sessions/vs_123');
   });

@@ -21,7 +21,7 @@ function redactedSession(): SessionRecord {
 /** The worker's ports, in memory, with a way to make one fail. */
 function fakes(session: SessionRecord | undefined, opts: { filesFail?: number } = {}) {
   const created = eventsFromChange(undefined, newSession({ type: 'document', metadata: { note: 'private' } }, { id: 'vs_0VcOcsy9AWLrEOraAjOXOWqM', scope: SCOPE, nowMs: Date.now(), request: null }), 'v');
-  const state = { session, linked: created.map((e) => e.id), stored: created, rewritten: [] as EventRecord[], committed: [] as SessionRecord[], sent: [] as { messages: RedactionMessage[]; delay?: number }[], filesFail: opts.filesFail ?? 0, deletes: 0 };
+  const state = { session, linked: created.map((e) => e.id), stored: created, rewritten: [] as EventRecord[], committed: [] as SessionRecord[], sent: [] as { messages: RedactionMessage[]; delay?: number }[], filesFail: opts.filesFail ?? 0, deletes: 0, fileRecordsRedacted: [] as string[] };
   const deps = {
     sessions: {
       get: async () => state.session && structuredClone(state.session),
@@ -38,6 +38,7 @@ function fakes(session: SessionRecord | undefined, opts: { filesFail?: number } 
     },
     idempotency: { rewriteBodies: async () => 0 },
     reports: { getMany: async () => [], allOfSession: async () => [], replace: async () => {} },
+    fileRecords: { redact: async (_scope: unknown, ids: string[]) => (state.fileRecordsRedacted.push(...ids), ids.length) },
     files: {
       deletePrefix: async () => {
         state.deletes++;
@@ -53,11 +54,13 @@ function fakes(session: SessionRecord | undefined, opts: { filesFail?: number } 
 
 describe('the redaction worker', () => {
   it('lists every place a copy lives and walks them before marking the session redacted', async () => {
-    expect(PERSONAL_DATA_COPIES.map((c) => c.name)).toEqual(['stored events', 'saved Idempotency-Key results', 'verification reports', 'files']);
-    const { deps, state } = fakes(redactedSession());
+    expect(PERSONAL_DATA_COPIES.map((c) => c.name)).toEqual(['stored events', 'saved Idempotency-Key results', 'verification reports', 'file records and file links', 'files']);
+    const { deps, state } = fakes({ ...redactedSession(), file_ids: ['file_front', 'file_selfie'] });
     expect(await finishRedaction(deps, SCOPE, 'vs_0VcOcsy9AWLrEOraAjOXOWqM')).toBe('redacted');
     expect(state.committed).toHaveLength(1);
     expect(state.committed[0].redaction).toEqual({ status: 'redacted' });
+    // The file records the session lists (and their links) go before the images.
+    expect(state.fileRecordsRedacted).toEqual(['file_front', 'file_selfie']);
     // The second deletion is booked for when the upload URLs have expired (15 min).
     expect(state.sent).toEqual([{ messages: [{ kind: 'files', account: 'acct_1', livemode: false, session: 'vs_0VcOcsy9AWLrEOraAjOXOWqM' }], delay: 900 }]);
   });
