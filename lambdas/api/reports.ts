@@ -20,6 +20,7 @@ const LIST_PARAMS = obj({
   ending_before: str(5000, false),
   created: range(),
   verification_session: str(5000, false),
+  client_reference_id: str(5000, false),
   type: oneOf(ALL_SESSION_TYPES),
   expand: arrayOf(str(5000, false), 20),
 });
@@ -40,6 +41,7 @@ export async function listReports(deps: ReportDeps, ctx: CallContext, raw: unkno
     ending_before: p.ending_before,
     created: p.created,
     verification_session: p.verification_session,
+    client_reference_id: p.client_reference_id,
     type: p.type,
   });
   return { status: 200, body: { object: 'list', data: page.data.map(renderReport), has_more: page.has_more, url: REPORTS_URL } };

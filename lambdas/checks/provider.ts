@@ -17,6 +17,7 @@ import {
   type RequiredChecks,
   type SelfieCheck,
   type VerifiedOutputs,
+  checkError,
   checksFor,
   emptyDocumentCheck,
   emptyIdNumberCheck,
@@ -176,6 +177,11 @@ export function recordOutcome(
     : (outcome.last_error ?? settled.last_error ?? failure('document_unverified_other', 'The verification did not complete.'));
   const action = passed ? 'checks_passed' : 'checks_failed';
   const status = nextStatus(action, 'processing') as 'verified' | 'requires_input';
+  // Each check shows only codes of its own; a session-level code stays in last_error alone.
+  for (const name of CHECK_NAMES) {
+    const check = checks[name];
+    if (check) check.error = checkError(name, check.error);
+  }
   // A failed attempt keeps no full ID number: its last 4 characters say which one it was.
   if (!passed) {
     if (checks.id_number?.id_number) checks.id_number.id_number = lastFour(checks.id_number.id_number);

@@ -69,10 +69,12 @@ export class TestProvider implements CheckProvider {
 /**
  * The check a chosen code fails: the check it belongs to when the session
  * runs it, else the session's first check (a tester may pick a selfie code
- * for a session without a selfie; the session must still fail with it).
+ * for a session without a selfie, or a session-level code such as
+ * under_supported_age; the session must still fail with it). The report shows
+ * that check's closest code (recordOutcome).
  */
-function failingCheck(own: CheckName, required: RequiredChecks): CheckName {
-  if (required[own]) return own;
+function failingCheck(own: CheckName | undefined, required: RequiredChecks): CheckName {
+  if (own && required[own]) return own;
   return CHECK_NAMES.find((name) => required[name]) ?? 'document';
 }
 

@@ -63,8 +63,13 @@ export const resourceMissing = (what: string, id: string, param = 'id') =>
     param,
   });
 
+/**
+ * A missing or wrong API key. Stripe sends `invalid_request_error` with a 401
+ * on the wire (its clients pick their authentication error class from the
+ * status), so this does too.
+ */
 export const authenticationFailed = (message: string) =>
-  new ApiError(401, 'authentication_error', message);
+  new ApiError(401, 'invalid_request_error', message);
 
 export const internalError = () =>
   new ApiError(500, 'api_error', 'An unexpected error occurred on our side. Retry the request; if it keeps failing, contact the operator of this service.', {

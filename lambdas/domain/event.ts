@@ -101,14 +101,14 @@ export function renderEvent(e: EventRecord) {
   return {
     id: e.id,
     object: 'event',
-    // The account the event belongs to (as Stripe names the connected account on Connect events).
-    account: e.account,
+    // No `account`: Stripe shows it only on Connect events (the connected account), and this service has no Connect.
     api_version: e.api_version,
     created: e.created,
     data: e.data,
     livemode: e.livemode,
     pending_webhooks: e.pending_webhooks,
-    request: e.request.id === null && e.request.idempotency_key === null ? null : { id: e.request.id, idempotency_key: e.request.idempotency_key },
+    // A change the service made itself (the checks, the redaction finishing) has `{ id: null, idempotency_key: null }`, as in Stripe.
+    request: { id: e.request.id, idempotency_key: e.request.idempotency_key },
     type: e.type,
   };
 }

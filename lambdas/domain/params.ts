@@ -2,7 +2,7 @@ import { invalidRequest, parameterMissing, parameterUnknown } from './errors.js'
 
 /**
  * Validation of Stripe-style parameters as `qs` parses them from a form body or
- * a query string: every leaf is a string, booleans are "true"/"false", an empty
+ * a query string: every leaf is a string, booleans are "true"/"false" in any case, an empty
  * string unsets, arrays come as `[0]`-indexed or `[]` keys. A failure throws an
  * ApiError in Stripe's shape whose `param` is the bracketed name the caller sent
  * (`options[document][allowed_types][0]`), and nothing is changed.
@@ -144,8 +144,9 @@ function parseValue(schema: Schema, value: unknown, param: string): unknown {
       return s;
     }
     case 'boolean': {
-      if (value === 'true') return true;
-      if (value === 'false') return false;
+      // Any case, as Stripe reads them: stripe-python sends Python's `True` / `False`.
+      if (typeof value === 'string' && value.toLowerCase() === 'true') return true;
+      if (typeof value === 'string' && value.toLowerCase() === 'false') return false;
       if (value === '') throw emptyNotAllowed(param);
       throw invalidRequest(`Invalid boolean: ${describe(value)} for ${param}. Use true or false.`, { param });
     }

@@ -151,12 +151,42 @@ export function checksFor(session: Pick<SessionRecord, 'type' | 'flow_type' | 'o
   };
 }
 
-/** The check a last_error code is about; codes that belong to no check count as document failures. */
-export function checkOfCode(code: LastErrorCode): CheckName {
-  if (code.startsWith('selfie_')) return 'selfie';
-  if (code.startsWith('id_number_')) return 'id_number';
-  return 'document';
+/**
+ * The codes each check of a report may show (Stripe's gelato_document_report_error,
+ * gelato_selfie_report_error and gelato_id_number_report_error). The other
+ * last_error codes (under_supported_age, consent_declined, country_not_supported,
+ * device_not_supported, abandoned, email_*, phone_*) are about the session and
+ * appear only in its `last_error`.
+ */
+export const CHECK_ERROR_CODES = {
+  document: ['document_expired', 'document_type_not_supported', 'document_unverified_other'],
+  selfie: ['selfie_document_missing_photo', 'selfie_face_mismatch', 'selfie_manipulated', 'selfie_unverified_other'],
+  id_number: ['id_number_insufficient_document_data', 'id_number_mismatch', 'id_number_unverified_other'],
+} as const satisfies Record<CheckName, readonly LastErrorCode[]>;
+
+/** The check a last_error code belongs to; undefined for a session-level code. */
+export function checkOfCode(code: LastErrorCode): CheckName | undefined {
+  return CHECK_NAMES.find((name) => (CHECK_ERROR_CODES[name] as readonly string[]).includes(code));
 }
+
+/**
+ * The code a report's `check` shows for a failure with `code`: the code itself
+ * when it belongs to that check, else the check's closest code:
+ * - document: `country_not_supported` becomes `document_type_not_supported`
+ *   (documents of that country are not accepted); every other code becomes
+ *   `document_unverified_other` (the document was not accepted for a reason
+ *   beyond the document itself: the holder's age, consent, device, email, phone).
+ * - selfie: `selfie_unverified_other`; id_number: `id_number_unverified_other`.
+ */
+export function checkErrorCode(check: CheckName, code: LastErrorCode): LastErrorCode {
+  if ((CHECK_ERROR_CODES[check] as readonly string[]).includes(code)) return code;
+  if (check === 'document' && code === 'country_not_supported') return 'document_type_not_supported';
+  return `${check}_unverified_other`;
+}
+
+/** A check's error as its report shows it (see checkErrorCode); the reason is kept. */
+export const checkError = (check: CheckName, error: CheckError | null): CheckError | null =>
+  error && { code: checkErrorCode(check, error.code), reason: error.reason };
 
 export const emptyDate = (): DateParts => ({ day: null, month: null, year: null });
 

@@ -436,7 +436,8 @@ export function renderSession(s: SessionRecord, ctx: RenderContext) {
     redaction: s.redaction,
     related_customer: s.related_customer,
     related_customer_account: s.related_customer_account,
-    related_person: s.related_person,
+    // Neither required nor nullable in Stripe's schema: omitted when unset, never null.
+    ...(s.related_person ? { related_person: s.related_person } : {}),
     status: s.status,
     type: s.type,
     url: live ? pageUrlFor(ctx.pageBaseUrl, s, ctx.nowSeconds) : null,

@@ -69,6 +69,7 @@ export const CREATE_ENDPOINT_PARAMS = obj(
     description: str(5000),
     metadata: metadata(),
     api_version: str(100),
+    connect: bool(),
     expand: expandParam,
   },
   { required: ['url', 'enabled_events'] },
@@ -91,6 +92,7 @@ export interface CreateEndpointParams {
   description?: Nullable<string>;
   metadata?: Nullable<Record<string, string | null>>;
   api_version?: Nullable<string>;
+  connect?: boolean;
   expand?: string[];
 }
 
@@ -164,6 +166,12 @@ export function newWebhookEndpoint(
   params: CreateEndpointParams,
   ctx: { scope: Scope; nowSeconds: number; id?: string; secret?: string },
 ): WebhookEndpointRecord {
+  // Stripe's `connect=true` listens to connected accounts; this service has no Connect, so
+  // only `connect=false` (the default, what Stripe's clients may send) is accepted.
+  if (params.connect === true)
+    throw invalidRequest('Invalid connect: this service has no Connect accounts, so an endpoint can only receive events of its own account. Pass connect=false or leave it out.', {
+      param: 'connect',
+    });
   checkUrl(params.url, ctx.scope.livemode);
   return {
     id: ctx.id ?? newWebhookEndpointId(),

@@ -45,7 +45,7 @@ async function mapConcurrently<T, R>(items: T[], limit: number, fn: (item: T, in
  * over the limit (a future field the cap does not cover), it is sent by
  * reference rather than refused: refusing would report the record in
  * batchItemFailures and block the session's stream for good. The reference
- * detail keeps the event's id, type, account, mode and the session's id, which
+ * detail keeps the event's id, type, mode and the session's id (the account is in `resources`), which
  * the checks worker and the webhook fan-out need, drops the object's contents
  * and says `by_reference: true`; the whole event is at GET /v1/events/{id}.
  */

@@ -20,6 +20,7 @@ export interface ReportListQuery {
   ending_before?: string;
   created?: CreatedFilter;
   verification_session?: string;
+  client_reference_id?: string;
   type?: string;
 }
 
@@ -57,7 +58,7 @@ export class ReportStore {
         starting_after: q.starting_after,
         ending_before: q.ending_before,
         created: q.created,
-        equals: { verification_session: q.verification_session, type: q.type },
+        equals: { verification_session: q.verification_session, client_reference_id: q.client_reference_id, type: q.type },
       },
       fromItem,
     );

@@ -149,8 +149,11 @@ describe('stripe-node against npm start', () => {
     const unauth = await new Stripe(newSecretKey(false), { host: '127.0.0.1', port, protocol: 'http' }).identity.verificationSessions
       .list()
       .catch((e) => e);
+    // The wire type is invalid_request_error, as Stripe sends it; stripe-node picks its class from the 401.
     expect(unauth).toBeInstanceOf(Stripe.errors.StripeAuthenticationError);
     expect(unauth.statusCode).toBe(401);
+    expect(unauth.type).toBe('StripeAuthenticationError');
+    expect(unauth.raw.type).toBe('invalid_request_error');
 
     const key = `e2e-${Date.now()}`;
     await stripe.identity.verificationSessions.create({ type: 'document' }, { idempotencyKey: key });

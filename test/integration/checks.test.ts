@@ -87,6 +87,21 @@ describe('submission through the url token, checks by the worker', () => {
     expect(reports.body.data).toHaveLength(2);
   });
 
+  it('reports can be listed by client_reference_id, which each report copies from its session', async () => {
+    const ref = `user_${Date.now()}`;
+    const mine = await create(`type=document&client_reference_id=${ref}`);
+    const other = await create('type=document&client_reference_id=someone_else');
+    await pagePost(mine.url, 'submit', 'test_outcome=verified');
+    await pagePost(other.url, 'submit', 'test_outcome=verified');
+    await settled(mine.id);
+    await settled(other.id);
+    const listed = await svc.call('GET', `/v1/identity/verification_reports?client_reference_id=${ref}`);
+    expect(listed.status).toBe(200);
+    expect(listed.body.data.map((r: any) => [r.verification_session, r.client_reference_id])).toEqual([[mine.id, ref]]);
+    const none = await svc.call('GET', '/v1/identity/verification_reports?client_reference_id=nobody');
+    expect(none.body.data).toEqual([]);
+  });
+
   it('a used, expired, foreign or forged secret is refused and changes nothing', async () => {
     const a = await create();
     const b = await create();

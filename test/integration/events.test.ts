@@ -85,11 +85,12 @@ describe('events from the stream', () => {
     expect(all).toHaveLength(11);
   });
 
-  it('events name the API request that caused them, and null for system transitions', async () => {
+  it('events name the API request that caused them, and a request of nulls for system transitions', async () => {
     const all = await eventsOf([a], 6);
     expect(all[0].request.id).toMatch(/^req_/);
     expect(all[0].request.idempotency_key).toMatch(/^ev-a-/);
-    expect(all[1].request).toBeNull();
+    expect(all[1].request).toEqual({ id: null, idempotency_key: null });
+    expect(all[1]).not.toHaveProperty('account');
     expect(all[2].data.object.last_error).toEqual({ code: 'document_expired', reason: 'The document is expired.' });
     expect(all[2].data.previous_attributes).toMatchObject({ status: 'processing', last_error: null });
     expect(all[5].data.object.redaction).toEqual({ status: 'redacted' });

@@ -10,6 +10,7 @@ import {
   redactVerifiedOutputs,
   renderReport,
 } from '../../lambdas/domain/report.js';
+import type { LastErrorCode } from '../../lambdas/domain/report.js';
 import type { SessionOptions } from '../../lambdas/domain/session.js';
 
 // Property lists of Stripe's OpenAPI schemas (identity.verification_report and
@@ -216,6 +217,39 @@ describe('recordOutcome', () => {
 
     const vetoed = await settle({ type: 'document' }, { status: 'requires_input', last_error: { code: 'abandoned', reason: 'Gone.' } });
     expect(vetoed.session).toMatchObject({ status: 'requires_input', last_error: { code: 'abandoned' }, verified_outputs: null });
+  });
+
+  it('a report check shows only its own codes; a session-level code stays in last_error alone', async () => {
+    // Stripe's enums for gelato_document_report_error, gelato_selfie_report_error, gelato_id_number_report_error.
+    const OWN = {
+      document: ['document_expired', 'document_type_not_supported', 'document_unverified_other'],
+      selfie: ['selfie_document_missing_photo', 'selfie_face_mismatch', 'selfie_manipulated', 'selfie_unverified_other'],
+      id_number: ['id_number_insufficient_document_data', 'id_number_mismatch', 'id_number_unverified_other'],
+    };
+    const cases: [LastErrorCode, typeof FULL, 'document' | 'selfie' | 'id_number', string][] = [
+      ['under_supported_age', FULL, 'document', 'document_unverified_other'],
+      ['consent_declined', FULL, 'document', 'document_unverified_other'],
+      ['country_not_supported', FULL, 'document', 'document_type_not_supported'],
+      ['device_not_supported', FULL, 'document', 'document_unverified_other'],
+      ['abandoned', FULL, 'document', 'document_unverified_other'],
+      ['email_unverified_other', FULL, 'document', 'document_unverified_other'],
+      ['phone_verification_declined', FULL, 'document', 'document_unverified_other'],
+      ['under_supported_age', { type: 'id_number', options: {} }, 'id_number', 'id_number_unverified_other'],
+      // A check's code for a session without that check: the first check shows its own closest code.
+      ['selfie_face_mismatch', { type: 'document', options: {} }, 'document', 'document_unverified_other'],
+      ['selfie_face_mismatch', FULL, 'selfie', 'selfie_face_mismatch'],
+      ['id_number_mismatch', FULL, 'id_number', 'id_number_mismatch'],
+      ['document_expired', FULL, 'document', 'document_expired'],
+    ];
+    for (const [code, session, check, shown] of cases) {
+      const { report, session: fields } = await settle(session, {}, { result: 'unverified', code });
+      expect(fields.last_error?.code, code).toBe(code);
+      expect(report[check]?.error?.code, `${code} in ${check}`).toBe(shown);
+      for (const name of ['document', 'selfie', 'id_number'] as const) {
+        const c = report[name]?.error?.code;
+        if (c) expect(OWN[name], `${code}: ${name}`).toContain(c);
+      }
+    }
   });
 
   it('drops results of checks the session does not run', async () => {

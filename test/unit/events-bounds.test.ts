@@ -183,7 +183,7 @@ describe('the largest event a session can produce', () => {
 });
 
 describe('an event over the limit goes by reference', () => {
-  it('keeps the id, type, account, mode and session id, drops the data, and fits', () => {
+  it('keeps the id, type, mode and session id (the account is in resources), drops the data, and fits', () => {
     const s = newSession({ type: 'document' }, CTX);
     const [event] = eventsFromChange(undefined, s, API_VERSION);
     // A field the cap does not cover (none does today): the object alone is over 256 KB.
@@ -196,7 +196,7 @@ describe('an event over the limit goes by reference', () => {
     expect(putEventsEntrySize(entry)).toBeLessThan(1000);
     const detail = JSON.parse(entry.detail);
     expect(detail).toEqual({
-      id: event.id, object: 'event', account: CTX.scope.account, api_version: API_VERSION, created: event.created, livemode: true,
+      id: event.id, object: 'event', api_version: API_VERSION, created: event.created, livemode: true,
       pending_webhooks: 0, request: STAMP.last_request, type: 'identity.verification_session.created',
       data: { object: { id: s.id, object: 'identity.verification_session' } }, by_reference: true,
     });

@@ -35,6 +35,18 @@ describe('form parameters', () => {
     expect(p.metadata).toEqual({ order: '42', gone: null });
   });
 
+  it('reads booleans in any case, as stripe-python sends them (True / False)', () => {
+    const opts = (v: string) => create(`type=document&options[document][require_matching_selfie]=${v}`).options;
+    for (const v of ['True', 'TRUE', 'tRuE']) expect(opts(v)).toEqual({ document: { require_matching_selfie: true } });
+    for (const v of ['False', 'FALSE', 'fAlSe']) expect(opts(v)).toEqual({ document: { require_matching_selfie: false } });
+    for (const v of ['1', 'yes', 'truee', ' true']) {
+      const e = errorOf(() => opts(v));
+      expect(e.status).toBe(400);
+      expect(e.param).toBe('options[document][require_matching_selfie]');
+    }
+    expect(errorOf(() => opts('')).code).toBe('parameter_invalid_empty');
+  });
+
   it('rejects unknown parameters, naming them with brackets', () => {
     const e = errorOf(() => create('type=document&options[document][colour]=red'));
     expect(e.status).toBe(400);

@@ -83,6 +83,17 @@ describe('webhook endpoint parameters', () => {
     expect(errorOf(() => create('url=https://user:pw@example.com/&enabled_events[0]=*', live)).param).toBe('url');
   });
 
+  it('accepts connect=false on create and refuses connect=true by name (no Connect here)', () => {
+    const off = create('url=https://example.com/hook&enabled_events[0]=*&connect=false');
+    expect(off.enabled_events).toEqual(['*']);
+    expect(renderWebhookEndpoint(off)).not.toHaveProperty('connect');
+    const on = errorOf(() => create('url=https://example.com/hook&enabled_events[0]=*&connect=True'));
+    expect(on.status).toBe(400);
+    expect(on.param).toBe('connect');
+    expect(on.message).toContain('Connect');
+    expect(errorOf(() => updateParams('connect=false')).code).toBe('parameter_unknown');
+  });
+
   it('refuses any expand value, naming it', () => {
     expect(() => checkEndpointExpand(undefined)).not.toThrow();
     expect(errorOf(() => checkEndpointExpand(['secret'])).param).toBe('expand[0]');
