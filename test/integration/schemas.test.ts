@@ -135,6 +135,18 @@ describe("every object matches Stripe's schema", () => {
     failedId = s.id;
   });
 
+  it('a session made from a verification flow, verified, with its report', async () => {
+    const flow = await ok('POST', '/v1/identity/verification_flows', 'type=document&options[document][require_matching_selfie]=true');
+    const s = await ok('POST', SESSIONS, `verification_flow=${flow.id}`);
+    expect(s).toMatchObject({ type: 'verification_flow', verification_flow: flow.id });
+    expectSchema(SESSION_DEF, s, 'session from a flow');
+    await submit(s.url, 'test_outcome=verified');
+    const verified = (await settled(s.id)).body;
+    expectSchema(SESSION_DEF, verified, 'verified session from a flow, expanded');
+    expectSchema('identity.verification_report', verified.last_verification_report, 'report of a flow session');
+    expect(verified.last_verification_report.verification_flow).toBe(flow.id);
+  });
+
   it('reports: retrieve and list', async () => {
     const list = await ok('GET', `${REPORTS}?limit=100`);
     expect(list.data.length).toBeGreaterThanOrEqual(2);
