@@ -240,6 +240,24 @@ describe('stripe-node against npm start', () => {
     });
   });
 
+  it('lists reports by client_reference_id with stripe.identity.verificationReports', async () => {
+    const ref = `report-user-${Date.now()}`;
+    const s = await stripe.identity.verificationSessions.create({ type: 'id_number', client_reference_id: ref });
+    const submitted = await fetch(`${s.url}/submit`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: 'id_number=000000000&test_outcome=verified',
+    });
+    expect(submitted.status).toBe(200);
+    let reports = await stripe.identity.verificationReports.list({ client_reference_id: ref });
+    for (let i = 0; i < 100 && reports.data.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      reports = await stripe.identity.verificationReports.list({ client_reference_id: ref });
+    }
+    expect(reports.data.map((r) => [r.verification_session, r.client_reference_id])).toEqual([[s.id, ref]]);
+    expect((await stripe.identity.verificationReports.list({ client_reference_id: 'nobody' })).data).toEqual([]);
+  });
+
   it('SIGTERM stops the service and DynamoDB Local with it', async () => {
     const dynamoPort = Number(/DynamoDB Local: http:\/\/127\.0\.0\.1:(\d+)/.exec(output)![1]);
     expect(await portOpen(dynamoPort)).toBe(true);
