@@ -5,9 +5,9 @@ import { randomChars, randomId } from '../domain/ids.js';
 import { arrayOf, int, metadata, obj, parseParams, str } from '../domain/params.js';
 import { FileGone, type FileRecordStore } from '../store/file-record-store.js';
 import type { FileStore } from '../store/file-store.js';
-import { IdempotencyKeyTaken, type IdempotencyStore } from '../store/idempotency.js';
+import type { IdempotencyStore } from '../store/idempotency.js';
 import type { HttpResponse } from './http.js';
-import { answerFromSaved, replayIfSaved, saveRefusal } from './idempotent.js';
+import { replayIfSaved, saveRefusal, saveResultAfter } from './idempotent.js';
 import type { CallContext } from './sessions.js';
 
 /**
@@ -85,17 +85,9 @@ export async function createFileLink(deps: FileDeps, ctx: CallContext, raw: unkn
   } catch (err) {
     return saveRefusal(deps, ctx, err);
   }
-  if (ctx.idempotency) {
-    // Saved after the link is made: a crash in between leaves a link without a
-    // saved result, and a retry makes a second link to the same file (harmless).
-    try {
-      await deps.idempotency.save(ctx.idempotency, 200, body, ctx.nowMs);
-    } catch (err) {
-      if (err instanceof IdempotencyKeyTaken) return answerFromSaved(err.saved, ctx.idempotency);
-      throw err;
-    }
-  }
-  return { status: 200, body };
+  // Saved after the link is made: a crash in between leaves a link without a
+  // saved result, and a retry makes a second link to the same file (harmless).
+  return saveResultAfter(deps, ctx, body);
 }
 
 /** A link whose file is still readable (a redacted or expired file takes its links with it). */

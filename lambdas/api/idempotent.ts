@@ -64,3 +64,20 @@ export function withSavedKey(refs: SavedKeyRef[] | undefined, req: IdempotentReq
   const kept = (refs ?? []).filter((r) => r.expires_at > now && r.key !== req.key);
   return [...kept, { key: req.key, expires_at: now + IDEMPOTENCY_TTL_SECONDS }];
 }
+
+/**
+ * For a change whose saved result cannot be written in its own transaction:
+ * saves the 200 result under the request's key after the change, and answers
+ * with it (or with the result a concurrent request with the same key saved first).
+ */
+export async function saveResultAfter(deps: { idempotency: IdempotencyStore }, ctx: CallContext, body: unknown): Promise<HttpResponse> {
+  if (ctx.idempotency) {
+    try {
+      await deps.idempotency.save(ctx.idempotency, 200, body, ctx.nowMs);
+    } catch (err) {
+      if (err instanceof IdempotencyKeyTaken) return answerFromSaved(err.saved, ctx.idempotency);
+      throw err;
+    }
+  }
+  return { status: 200, body };
+}

@@ -25,7 +25,7 @@ import { EndpointLimitReached, StaleEndpoint, WebhookEndpointStore } from '../st
 import type { DeliveryQueue } from '../webhooks/queue.js';
 import { type HostLookup, checkEndpointUrl } from '../webhooks/url-policy.js';
 import type { HttpResponse } from './http.js';
-import { answerFromSaved, replayIfSaved, saveRefusal } from './idempotent.js';
+import { answerFromSaved, replayIfSaved, saveRefusal, saveResultAfter } from './idempotent.js';
 import type { CallContext } from './sessions.js';
 
 /**
@@ -258,16 +258,7 @@ export async function resendEvent(deps: WebhookRouteDeps, ctx: CallContext, id: 
       throw err;
     }
     await w.queue.enqueue([{ delivery: next.id, account: next.account, livemode: next.livemode, generation: next.generation }]);
-    const body = renderDelivery(next);
-    if (ctx.idempotency) {
-      try {
-        await deps.idempotency.save(ctx.idempotency, 200, body, ctx.nowMs);
-      } catch (err) {
-        if (err instanceof IdempotencyKeyTaken) return answerFromSaved(err.saved, ctx.idempotency);
-        throw err;
-      }
-    }
-    return { status: 200, body };
+    return saveResultAfter(deps, ctx, renderDelivery(next));
   }
   throw new ApiError(409, 'invalid_request_error', 'This delivery is being changed by other requests at the same time. Retry the request.', {
     code: 'lock_timeout',
