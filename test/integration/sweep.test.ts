@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Scope } from '../../lambdas/domain/session.js';
 import { newSession, transition } from '../../lambdas/domain/session.js';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { backfillSweepIndex } from '../../lambdas/sweep/backfill.js';
 import { SessionStore, sessionKey } from '../../lambdas/store/session-store.js';
 import { CHECKS_GAVE_UP_REASON, daysSetting, sweep } from '../../lambdas/sweep/sweeper.js';
 import { type TestService, startTestService } from '../support/api.js';
@@ -145,6 +146,29 @@ describe('the sweeps as configured', () => {
     const redacted = await raw(id);
     expect(redacted.sweep_pk).toBeUndefined();
     expect(redacted.sweep_at).toBeUndefined();
+  });
+
+  it('a session stored before the index existed is swept once the backfill has put it in', async () => {
+    const { tableName, doc } = await freshTable('backfill');
+    const own = new SessionStore(doc, tableName);
+    const t0 = Date.now();
+    const s = newSession({ type: 'document' }, { id: timeOrderedId('vs', t0), scope, nowMs: t0, request: null });
+    await own.commit(s, 'create');
+    const canceled = transition(s, 'cancel', { updated_ms: t0, last_request: null });
+    await own.commit(canceled, { action: 'cancel', version: s.version });
+    // As an item written before the index: no sweep keys, no state_since_ms.
+    await doc.send(
+      new UpdateCommand({ TableName: tableName, Key: sessionKey(scope, s.id), UpdateExpression: 'REMOVE sweep_pk, sweep_at, state_since_ms' }),
+    );
+    const later = () => t0 + 365 * 24 * 3600 * 1000;
+    const deps = { doc, table: tableName, sessions: own, redactions: { send: async () => {} }, now: later, log: () => {} };
+    const settings = { retentionMs: 300 * 24 * 3600 * 1000 };
+    expect((await sweep(deps, settings)).redacted).toBe(0);
+    expect(await backfillSweepIndex(doc, tableName)).toMatchObject({ updated: 1 });
+    expect((await sweep(deps, settings)).redacted).toBe(1);
+    expect((await own.get(scope, s.id))!.redaction).toEqual({ status: 'processing' });
+    // A second run finds nothing left to do.
+    expect(await backfillSweepIndex(doc, tableName)).toMatchObject({ updated: 0 });
   });
 
   it('reads days from settings and refuses nonsense', () => {
