@@ -15,6 +15,7 @@ import { SessionStore } from '../lambdas/store/session-store.js';
 import { finishRedaction } from '../lambdas/redaction/worker.js';
 import { localClientConfig, startDynamoDbLocal } from '../local/dynamodb.js';
 import { startLocalService } from '../local/service.js';
+import { benchClient } from './bench-http.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 process.env.API_ACCESS_LOG = 'off';
@@ -41,19 +42,12 @@ const deps = {
 };
 
 const SESSIONS = '/v1/identity/verification_sessions';
+const client = benchClient(service.baseUrl, service.secretKey);
+/** The response body of a call that must succeed. */
 async function call(method: string, path: string, body?: string, key?: string) {
-  const res = await fetch(service.baseUrl + path, {
-    method,
-    headers: {
-      authorization: `Bearer ${service.secretKey}`,
-      ...(body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-      ...(key ? { 'idempotency-key': key } : {}),
-    },
-    body,
-  });
-  const json = (await res.json()) as any;
-  if (res.status !== 200) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
+  const r = await client(method, path, body, key);
+  if (r.status !== 200) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
 }
 async function until<T>(get: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
   for (let i = 0; i < 400; i++) {

@@ -19,6 +19,7 @@ import { sessionKey } from '../lambdas/store/session-store.js';
 import { idempotencyKey } from '../lambdas/store/idempotency.js';
 import { localClientConfig, startDynamoDbLocal } from '../local/dynamodb.js';
 import { startLocalService } from '../local/service.js';
+import { benchClient } from './bench-http.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 process.env.API_ACCESS_LOG = 'off';
@@ -40,20 +41,7 @@ const service = await startLocalService({
 const raw = documentClient(localClientConfig(dynamo.endpoint));
 const SESSIONS = '/v1/identity/verification_sessions';
 
-async function call(method: string, path: string, body?: string, key?: string) {
-  const res = await fetch(service.baseUrl + path, {
-    method,
-    headers: {
-      authorization: `Bearer ${service.secretKey}`,
-      ...(body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-      ...(key ? { 'idempotency-key': key } : {}),
-    },
-    body,
-  });
-  const json = (await res.json()) as any;
-  if (res.status >= 500) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-  return { status: res.status, body: json };
-}
+const call = benchClient(service.baseUrl, service.secretKey);
 
 const createForm = 'type=document&metadata[order_id]=ord_12345&metadata[customer]=cus_42&client_reference_id=user_42&options[document][allowed_types][]=passport&options[document][allowed_types][]=id_card&options[document][require_matching_selfie]=true&provided_details[email]=jo@example.com';
 const newId = async () => (await call('POST', SESSIONS, createForm)).body.id as string;

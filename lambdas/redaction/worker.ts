@@ -94,9 +94,9 @@ export const PERSONAL_DATA_COPIES: { name: string; redact: (c: CopyContext) => P
       const reports = session.report_ids
         ? await deps.reports.getMany(scope, session.report_ids)
         : await deps.reports.allOfSession(scope, session.id); // sessions stored before report_ids existed
-      const todo = reports.filter((r) => !r.redacted);
-      await Promise.all(todo.map((r) => deps.reports.replace(redactReport(r))));
-      return todo.length;
+      const unredacted = reports.filter((r) => !r.redacted);
+      await Promise.all(unredacted.map((r) => deps.reports.replace(redactReport(r))));
+      return unredacted.length;
     },
   },
   {

@@ -163,6 +163,7 @@ export async function sweep(deps: SweepDeps, settings: SweepSettings): Promise<S
     await deps.redactions.send([{ kind: 'finish', account: scope.account, livemode: scope.livemode, session: id }]);
     counts.rerequested++;
   }
-  if (counts.redacted + counts.abandoned + counts.unstuck + counts.rerequested > 0) (deps.log ?? ((l: string) => console.log(l)))(JSON.stringify({ level: 'info', message: 'sweep', ...counts }));
+  const log = deps.log ?? ((line: string) => console.log(line));
+  if (counts.redacted + counts.abandoned + counts.unstuck + counts.rerequested > 0) log(JSON.stringify({ level: 'info', message: 'sweep', ...counts }));
   return counts;
 }
