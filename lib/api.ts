@@ -1,6 +1,7 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { HttpApi, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import type { ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
+import { DomainName, HttpApi, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
@@ -35,6 +36,14 @@ export const API_TABLE_ACTIONS = [
  */
 export const API_OBJECT_ACTIONS = ['s3:PutObject', 's3:GetObject'] as const;
 
+/** A custom domain for the API and the hosted page. */
+export interface CustomDomain {
+  /** `verify.example.com`: the host the stripe client and the users' browsers use. */
+  readonly domainName: string;
+  /** An ACM certificate for that name, in the stack's region. */
+  readonly certificate: ICertificate;
+}
+
 export interface ApiProps {
   /** The service table the handler reads and writes. */
   readonly table: ITableV2;
@@ -50,6 +59,12 @@ export interface ApiProps {
    * @default 200
    */
   readonly throttleBurstLimit?: number;
+  /**
+   * Serve the API and the hosted page on this domain; session URLs use it
+   * (`PAGE_BASE_URL`). Point a CNAME (or alias) at `domainName.regionalDomainName`.
+   * @default undefined (the execute-api URL only)
+   */
+  readonly domain?: CustomDomain;
 }
 
 /**
@@ -62,8 +77,12 @@ export class Api extends Construct {
   readonly httpApi: HttpApi;
   readonly stage: HttpStage;
   readonly handler: ServiceFunction;
-  /** `https://<api-id>.execute-api.<region>.amazonaws.com/`: the stripe client's host. */
+  /** `https://<api-id>.execute-api.<region>.amazonaws.com/` or `https://<custom domain>/`: the stripe client's host. */
   readonly url: string;
+  /** The origin the hosted page is served from (no trailing slash): the custom domain's if set. */
+  readonly pageOrigin: string;
+  /** The custom domain, if one was given. */
+  readonly domainName?: DomainName;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
@@ -73,7 +92,12 @@ export class Api extends Construct {
       description: 'Stripe-compatible HTTP API: every route of /v1',
       memorySize: 1024,
       timeout: Duration.seconds(10),
-      environment: { TABLE_NAME: props.table.tableName, FILES_BUCKET: props.bucket.bucketName },
+      environment: {
+        TABLE_NAME: props.table.tableName,
+        FILES_BUCKET: props.bucket.bucketName,
+        // Session URLs point at the custom domain, whichever host the API was called on.
+        ...(props.domain ? { PAGE_BASE_URL: `https://${props.domain.domainName}` } : {}),
+      },
     });
 
     grantOnTable(props.table, this.handler, ...API_TABLE_ACTIONS);
@@ -91,10 +115,18 @@ export class Api extends Construct {
       createDefaultStage: false,
     });
 
+    if (props.domain) {
+      this.domainName = new DomainName(this, 'DomainName', {
+        domainName: props.domain.domainName,
+        certificate: props.domain.certificate,
+      });
+    }
+
     const accessLogs = new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_MONTH });
     this.stage = this.httpApi.addStage('DefaultStage', {
       stageName: '$default',
       autoDeploy: true,
+      ...(this.domainName ? { domainMapping: { domainName: this.domainName } } : {}),
       throttle: {
         rateLimit: props.throttleRateLimit ?? 100,
         burstLimit: props.throttleBurstLimit ?? 200,
@@ -124,6 +156,9 @@ export class Api extends Construct {
         ),
       },
     });
-    this.url = this.stage.url;
+    this.url = props.domain ? `https://${props.domain.domainName}/` : this.stage.url;
+    this.pageOrigin = props.domain
+      ? `https://${props.domain.domainName}`
+      : `https://${this.httpApi.apiId}.execute-api.${Stack.of(this).region}.${Stack.of(this).urlSuffix}`;
   }
 }

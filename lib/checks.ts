@@ -7,7 +7,7 @@ import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ROUTES } from '../lambdas/events/routing.js';
 import { ServiceFunction } from './function.js';
-import { grantOnTable } from './store.js';
+import { ACCOUNT_ITEMS, grantOnTableItems } from './store.js';
 
 /**
  * The checks worker's timeout: one batch of `ROUTES.checks.queue.batchSize`
@@ -50,7 +50,22 @@ export interface ChecksProps {
   readonly bucket: IBucket;
   /** The `checks` route's queue (lib/events.ts): one message per session that entered `processing`. */
   readonly queue: IQueue;
+  /**
+   * Who runs the checks of live-mode sessions: `aws` (Textract AnalyzeID and
+   * Rekognition) or `test` (the test provider's outcomes, for a demo stack or a
+   * region without those services: no Textract or Rekognition permission is granted).
+   * Test-mode sessions always use the test provider.
+   * @default 'aws'
+   */
+  readonly provider?: CheckProvider;
+  /**
+   * Reserved concurrency of the worker, also the event source's maximum concurrency.
+   * @default undefined (unreserved)
+   */
+  readonly concurrency?: number;
 }
+
+export type CheckProvider = 'aws' | 'test';
 
 /**
  * The checks worker: consumes the checks route's queue, runs the session's
@@ -76,7 +91,9 @@ export class Checks extends Construct {
         TABLE_NAME: props.table.tableName,
         FILES_BUCKET: props.bucket.bucketName,
         CHECKS_QUEUE_URL: props.queue.queueUrl,
+        CHECKS_PROVIDER: props.provider ?? 'aws',
       },
+      reservedConcurrentExecutions: props.concurrency,
     });
 
     // Receive, delete and GetQueueAttributes are granted by the event source.
@@ -85,10 +102,13 @@ export class Checks extends Construct {
         batchSize: settings.batchSize,
         // Each session is its own batch item: one failing check retries only that session.
         reportBatchItemFailures: true,
+        // Pollers never outnumber the reserved executions: no throttled batch goes back to the queue.
+        maxConcurrency: props.concurrency,
       }),
     );
 
-    grantOnTable(props.table, this.worker, ...CHECKS_TABLE_ACTIONS);
+    // Sessions and reports are account items (A#).
+    grantOnTableItems(props.table, this.worker, CHECKS_TABLE_ACTIONS, [ACCOUNT_ITEMS]);
     // Reads the images of a session and nothing else on S3. ListBucket makes a
     // missing image (never uploaded, already expired or redacted) answer
     // 404 NoSuchKey, which the worker treats as "no file", instead of
@@ -102,6 +122,8 @@ export class Checks extends Construct {
     // Textract AnalyzeID and Rekognition DetectFaces/CompareFaces have no
     // resource-level scoping: Resource '*' is unavoidable. The scoping is the
     // principal instead: only this function's role gets these actions.
-    this.worker.addToRolePolicy(new PolicyStatement({ actions: [...CHECKS_PROVIDER_ACTIONS], resources: ['*'] }));
+    if ((props.provider ?? 'aws') === 'aws') {
+      this.worker.addToRolePolicy(new PolicyStatement({ actions: [...CHECKS_PROVIDER_ACTIONS], resources: ['*'] }));
+    }
   }
 }

@@ -19,7 +19,7 @@ import {
 import { STREAM_FILTER_PATTERN } from '../lambdas/store/table.js';
 import { ServiceFunction } from './function.js';
 import { encryptedQueue, queueWithDeadLetter } from './queues.js';
-import { grantOnTable } from './store.js';
+import { ACCOUNT_ITEMS, grantOnTableItems } from './store.js';
 
 /** The routing table's pattern as CDK's EventPattern: `{ prefix }` becomes EventBridge's prefix matcher. */
 export function toEventPattern(pattern: RoutePattern): EventPattern {
@@ -82,7 +82,8 @@ export class Events extends Construct {
     // The publisher stores each event with a conditional PutItem and adds its id
     // to the session's event list with an UpdateItem; the event source adds the
     // stream read permissions.
-    grantOnTable(props.table, this.publisher, 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+    // Events and session event lists are account items (A#).
+    grantOnTableItems(props.table, this.publisher, ['dynamodb:PutItem', 'dynamodb:UpdateItem'], [ACCOUNT_ITEMS]);
     this.bus.grantPutEventsTo(this.publisher);
 
     this.streamFailures = encryptedQueue(this, 'StreamFailures', { retentionPeriod: Duration.days(14) });

@@ -51,20 +51,19 @@ export class Files extends Construct {
           abortIncompleteMultipartUploadAfter: Duration.days(INCOMPLETE_UPLOAD_DAYS),
         },
       ],
-      cors: [
-        {
-          // The hosted page is served from the API's own domain, which is only
-          // known after deploy (API Gateway assigns it), so the origin cannot
-          // be listed here. Any origin is harmless: a POST succeeds only with a
-          // policy the API signed for one key, content type, encryption and
-          // size range, for a few minutes. A multipart form POST sends no
-          // custom header, so no header is allowed and none is preflighted.
-          allowedOrigins: ['*'],
-          allowedMethods: [HttpMethods.POST],
-          maxAge: 3600,
-        },
-      ],
+      // CORS: allowUploadsFrom, once the page's origin is known.
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
+  }
+
+  /**
+   * Let the hosted page, served from `origin` (`https://host`, no path), POST
+   * its presigned uploads to the bucket from the browser. Only that origin and
+   * only POST: a multipart form POST sends no custom header, so no header is
+   * allowed and none is preflighted. The POST itself still needs a policy the
+   * API signed for one key, content type, encryption and size range.
+   */
+  allowUploadsFrom(origin: string): void {
+    this.bucket.addCorsRule({ allowedOrigins: [origin], allowedMethods: [HttpMethods.POST], maxAge: 3600 });
   }
 }

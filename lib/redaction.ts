@@ -12,7 +12,7 @@ import { assertVisibilityCoversTimeout } from './checks.js';
 import { deadLetterAlarm } from './events.js';
 import { ServiceFunction } from './function.js';
 import { queueWithDeadLetter } from './queues.js';
-import { grantOnTable } from './store.js';
+import { ACCOUNT_ITEMS, IDEMPOTENCY_ITEMS, grantOnTableItems } from './store.js';
 
 /**
  * The DynamoDB actions of the redaction worker: it reads the session and the
@@ -30,6 +30,11 @@ export interface RedactionProps {
   readonly bucket: IBucket;
   /** The stream publisher, which asks for redactions once a session's earlier events are stored. */
   readonly publisher: IFunction & { addEnvironment(key: string, value: string): unknown };
+  /**
+   * Reserved concurrency of the worker, also its event source's maximum concurrency (at least 2).
+   * @default undefined (unreserved)
+   */
+  readonly concurrency?: number;
 }
 
 /**
@@ -64,9 +69,14 @@ export class Redaction extends Construct {
         FILES_BUCKET: props.bucket.bucketName,
         REDACTION_QUEUE_URL: this.queue.queueUrl,
       },
+      reservedConcurrentExecutions: props.concurrency,
     });
-    this.worker.addEventSource(new SqsEventSource(this.queue, { batchSize: settings.batchSize, reportBatchItemFailures: true }));
-    grantOnTable(props.table, this.worker, ...REDACTION_TABLE_ACTIONS);
+    this.worker.addEventSource(
+      new SqsEventSource(this.queue, { batchSize: settings.batchSize, reportBatchItemFailures: true, maxConcurrency: props.concurrency }),
+    );
+    // The session's account items (A#) and the idempotency records (IK#) whose
+    // saved responses hold its personal data; never the API keys (KEY#).
+    grantOnTableItems(props.table, this.worker, REDACTION_TABLE_ACTIONS, [ACCOUNT_ITEMS, IDEMPOTENCY_ITEMS]);
     // Lists and deletes a session's files; reads none.
     this.worker.addToRolePolicy(new PolicyStatement({ actions: ['s3:DeleteObject'], resources: [props.bucket.arnForObjects('*')] }));
     this.worker.addToRolePolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.bucket.bucketArn] }));

@@ -60,3 +60,26 @@ export class Store extends Construct {
 export function grantOnTable(table: ITableV2, grantee: IGrantable, ...actions: string[]): void {
   grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions, resources: [table.tableArn] }));
 }
+
+/**
+ * Partition-key prefixes (lambdas/store/table.ts): `A#` is everything of an
+ * account (sessions, events, reports, files, webhooks), `IK#` its idempotency
+ * records. API keys (`KEY#`) are neither.
+ */
+export const ACCOUNT_ITEMS = 'A#*';
+export const IDEMPOTENCY_ITEMS = 'IK#*';
+
+/**
+ * Like grantOnTable, but only on items whose partition key matches one of
+ * `partitionKeyPatterns` (`dynamodb:LeadingKeys`): a worker that only ever
+ * touches account items cannot read or write the API keys' hashes.
+ */
+export function grantOnTableItems(table: ITableV2, grantee: IGrantable, actions: readonly string[], partitionKeyPatterns: readonly string[]): void {
+  grantee.grantPrincipal.addToPrincipalPolicy(
+    new PolicyStatement({
+      actions: [...actions],
+      resources: [table.tableArn],
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...partitionKeyPatterns] } },
+    }),
+  );
+}

@@ -7,7 +7,7 @@ import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Construct } from 'constructs';
 import { SWEEP_INDEX } from '../lambdas/store/table.js';
 import { ServiceFunction } from './function.js';
-import { grantOnTable } from './store.js';
+import { ACCOUNT_ITEMS, grantOnTableItems } from './store.js';
 
 /** How often the sweeps run in AWS. */
 export const SWEEP_SCHEDULE_MINUTES = 15;
@@ -34,6 +34,12 @@ export interface SweepProps {
    * @default undefined (never)
    */
   readonly abandonAfterDays?: number;
+  /**
+   * Reserved concurrency: 1 keeps two sweeps (a slow one and the next
+   * schedule, or a retry) from working on the same sessions at once.
+   * @default undefined (unreserved)
+   */
+  readonly concurrency?: number;
 }
 
 /**
@@ -62,8 +68,10 @@ export class Sweep extends Construct {
         ...(props.retentionDays !== undefined ? { RETENTION_DAYS: String(props.retentionDays) } : {}),
         ...(props.abandonAfterDays !== undefined ? { ABANDON_AFTER_DAYS: String(props.abandonAfterDays) } : {}),
       },
+      reservedConcurrentExecutions: props.concurrency,
     });
-    grantOnTable(props.table, this.function, ...SWEEP_TABLE_ACTIONS);
+    // Sessions are account items (A#).
+    grantOnTableItems(props.table, this.function, SWEEP_TABLE_ACTIONS, [ACCOUNT_ITEMS]);
     // Query on the sweep index only, not on the table.
     this.function.addToRolePolicy(
       new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${props.table.tableArn}/index/${SWEEP_INDEX.name}`] }),

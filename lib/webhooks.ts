@@ -9,7 +9,7 @@ import { Construct } from 'constructs';
 import { ROUTES, WEBHOOK_DELIVERY_QUEUE } from '../lambdas/events/routing.js';
 import { ServiceFunction } from './function.js';
 import { queueWithDeadLetter } from './queues.js';
-import { grantOnTable } from './store.js';
+import { ACCOUNT_ITEMS, grantOnTableItems } from './store.js';
 
 /**
  * The DynamoDB actions of the fan-out: read the account's endpoints (Query),
@@ -34,6 +34,13 @@ export interface WebhooksProps {
   readonly bus: IEventBus;
   /** The API function: it sends resends to the delivery queue. */
   readonly api: IFunction & { addEnvironment(key: string, value: string): unknown };
+  /**
+   * Reserved concurrency of the fan-out and of the delivery worker (also their
+   * event sources' maximum concurrency), so a backlog of slow endpoints cannot
+   * take the executions the API needs.
+   * @default undefined (unreserved)
+   */
+  readonly concurrency?: { readonly fanOut?: number; readonly delivery?: number };
 }
 
 /**
@@ -72,11 +79,16 @@ export class Webhooks extends Construct {
         TABLE_NAME: props.table.tableName,
         WEBHOOK_DELIVERY_QUEUE_URL: this.deliveryQueue.queueUrl,
       },
+      reservedConcurrentExecutions: props.concurrency?.fanOut,
     });
-    grantOnTable(props.table, this.fanOut, ...FAN_OUT_TABLE_ACTIONS);
+    grantOnTableItems(props.table, this.fanOut, FAN_OUT_TABLE_ACTIONS, [ACCOUNT_ITEMS]);
     this.deliveryQueue.grantSendMessages(this.fanOut);
     this.fanOut.addEventSource(
-      new SqsEventSource(props.eventsQueue, { batchSize: ROUTES.webhooks.queue.batchSize, reportBatchItemFailures: true }),
+      new SqsEventSource(props.eventsQueue, {
+        batchSize: ROUTES.webhooks.queue.batchSize,
+        reportBatchItemFailures: true,
+        maxConcurrency: props.concurrency?.fanOut,
+      }),
     );
 
     this.delivery = new ServiceFunction(this, 'Delivery', {
@@ -90,11 +102,16 @@ export class Webhooks extends Construct {
         WEBHOOK_DELIVERY_DLQ_URL: this.deliveryDeadLetterQueue.queueUrl,
         EVENT_BUS_NAME: props.bus.eventBusName,
       },
+      reservedConcurrentExecutions: props.concurrency?.delivery,
     });
-    grantOnTable(props.table, this.delivery, ...DELIVERY_TABLE_ACTIONS);
+    grantOnTableItems(props.table, this.delivery, DELIVERY_TABLE_ACTIONS, [ACCOUNT_ITEMS]);
     // The event source grants receiving, deleting and ChangeMessageVisibility on the delivery queue.
     this.delivery.addEventSource(
-      new SqsEventSource(this.deliveryQueue, { batchSize: settings.batchSize, reportBatchItemFailures: true }),
+      new SqsEventSource(this.deliveryQueue, {
+        batchSize: settings.batchSize,
+        reportBatchItemFailures: true,
+        maxConcurrency: props.concurrency?.delivery,
+      }),
     );
     this.deliveryDeadLetterQueue.grantSendMessages(this.delivery);
     props.bus.grantPutEventsTo(this.delivery);

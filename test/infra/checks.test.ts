@@ -96,9 +96,12 @@ describe('Checks and files', () => {
       });
     });
 
-    it('lets browsers POST presigned form uploads, and nothing else', () => {
+    it("lets the hosted page's origin (the API's own) POST presigned form uploads, and nothing else", () => {
       const rules = theBucket().Properties.CorsConfiguration.CorsRules;
-      expect(rules).toEqual([expect.objectContaining({ AllowedMethods: ['POST'], AllowedOrigins: ['*'] })]);
+      const apiOrigin = {
+        'Fn::Join': ['', ['https://', ref(stack.api.httpApi), '.execute-api.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }]],
+      };
+      expect(rules).toEqual([expect.objectContaining({ AllowedMethods: ['POST'], AllowedOrigins: [apiOrigin] })]);
       expect(rules[0].AllowedHeaders).toBeUndefined();
     });
 
@@ -135,7 +138,7 @@ describe('Checks and files', () => {
             TABLE_NAME: ref(stack.store.table),
             FILES_BUCKET: ref(bucket()),
             CHECKS_QUEUE_URL: ref(checksQueue()),
-            NODE_OPTIONS: '--enable-source-maps',
+            POWERTOOLS_SERVICE_NAME: 'verification-sessions',
           },
         },
       });
@@ -196,7 +199,11 @@ describe('Checks and files', () => {
       const provider = grants.filter((g) => isProviderAction(g.action));
       expect(provider.map((g) => g.action).sort()).toEqual(PROVIDER_ACTIONS);
       for (const grant of provider) expect(grant.resource).toBe('"*"');
-      expect(grants.filter((g) => g.resource === '"*"' && !isProviderAction(g.action))).toEqual([]);
+      // Besides the provider, only active tracing's X-Ray writes (no resource-level permissions in X-Ray).
+      expect(grants.filter((g) => g.resource === '"*"' && !isProviderAction(g.action)).map((g) => g.action).sort()).toEqual([
+        'xray:PutTelemetryRecords',
+        'xray:PutTraceSegments',
+      ]);
       expect(grants.filter((g) => g.action.includes('*'))).toEqual([]);
     });
   });

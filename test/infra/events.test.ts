@@ -86,7 +86,7 @@ describe('Events', () => {
           Variables: {
             TABLE_NAME: ref(store.table),
             EVENT_BUS_NAME: ref(events.bus),
-            NODE_OPTIONS: '--enable-source-maps',
+            POWERTOOLS_SERVICE_NAME: 'verification-sessions',
           },
         },
       });
@@ -212,7 +212,9 @@ describe('Events', () => {
     });
 
     it('alarms on every dead-letter queue, the stream failures queue included', () => {
-      const watched = ofType('AWS::CloudWatch::Alarm').map(([, a]) => JSON.stringify(a.Properties.Dimensions[0].Value));
+      const watched = ofType('AWS::CloudWatch::Alarm')
+        .filter(([, a]) => a.Properties.Namespace === 'AWS/SQS')
+        .map(([, a]) => JSON.stringify(a.Properties.Dimensions[0].Value));
       const deadLetterQueues = [stack.events.streamFailures, ...Object.values(stack.events.routes).map((r) => r.deadLetterQueue)];
       // Every queue of the stack that is some queue's redrive target is a dead-letter queue too (the webhook delivery DLQ).
       const redriveTargets = ofType('AWS::SQS::Queue')

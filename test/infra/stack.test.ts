@@ -113,7 +113,7 @@ describe('VerificationSessionsStack', () => {
         Environment: {
           Variables: {
             TABLE_NAME: { Ref: table.id },
-            NODE_OPTIONS: '--enable-source-maps',
+            POWERTOOLS_SERVICE_NAME: 'verification-sessions',
           },
         },
       });
