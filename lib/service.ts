@@ -129,6 +129,13 @@ export class VerificationService extends Construct {
     super(scope, id);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const concurrency = props.workerConcurrency === false ? undefined : { ...DEFAULT_WORKER_CONCURRENCY, ...props.workerConcurrency };
+    if (concurrency) {
+      // An SQS event source's maximum concurrency is at least 2; the sweeper has none.
+      for (const [worker, n] of Object.entries(concurrency)) {
+        const minimum = worker === 'sweep' ? 1 : 2;
+        if (!Number.isInteger(n) || n < minimum) throw new Error(`workerConcurrency.${worker} must be an integer of at least ${minimum}, got ${n}`);
+      }
+    }
 
     this.store = new Store(this, 'Store', { deletionProtection: props.deletionProtection, removalPolicy });
     this.files = new Files(this, 'Files', { removalPolicy });

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { App, type CfnElement, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
@@ -124,6 +125,24 @@ describe('the stack an operator deploys', () => {
       }
     });
 
+    it("lets another app's role read account items, and nothing else, with grantReadAccountData", () => {
+      const { stack: withReader, template: readerTemplate } = synth({}, {
+        extra: (s) => s.service.grantReadAccountData(new Role(s, 'Reporting', { assumedBy: new ServicePrincipal('lambda.amazonaws.com') })),
+      });
+      const roleId = withReader.getLogicalId(withReader.node.findChild('Reporting').node.defaultChild as CfnElement);
+      const statements = ofType(readerTemplate, 'AWS::IAM::Policy')
+        .filter(([, p]) => p.Properties.Roles.some((r: { Ref?: string }) => r.Ref === roleId))
+        .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Statement[]);
+      expect(statements).toEqual([
+        {
+          Effect: 'Allow',
+          Action: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Query'],
+          Resource: { 'Fn::GetAtt': [idOf(withReader, withReader.store.table), 'Arn'] },
+          Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['A#*'] } },
+        },
+      ]);
+    });
+
     it('gives Textract and Rekognition to no one with the test check provider', () => {
       const { stack: testStack, template: testTemplate } = synth({ checkProvider: 'test' });
       const worker = testTemplate.Resources[idOf(testStack, testStack.checks.worker)]!;
@@ -171,6 +190,10 @@ describe('the stack an operator deploys', () => {
         if (target === 'publisher') continue;
         expect(mapping.Properties.ScalingConfig, target).toEqual({ MaximumConcurrency: reserved[target] });
       }
+    });
+
+    it('refuse a worker concurrency an SQS event source cannot take', () => {
+      expect(() => synth({ workerConcurrency: { redaction: 1 } })).toThrow(/workerConcurrency.redaction must be an integer of at least 2/);
     });
 
     it('reserve nothing when the account cannot (new-account quota)', () => {
