@@ -1,7 +1,7 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { ArnFormat, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import type { EventBus } from 'aws-cdk-lib/aws-events';
-import { type IGrantable } from 'aws-cdk-lib/aws-iam';
+import { type IGrantable, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
@@ -175,7 +175,21 @@ export class VerificationService extends Construct {
     if (props.alarmTopic) {
       this.alarmTopic = props.alarmTopic;
     } else {
-      this.alarmTopic = new Topic(this, 'AlarmTopic', { displayName: 'Verification sessions alarms', enforceSSL: true });
+      const topic = new Topic(this, 'AlarmTopic', { displayName: 'Verification sessions alarms', enforceSSL: true });
+      // The TLS-only topic policy replaces SNS's default one: let this account's
+      // CloudWatch alarms publish explicitly.
+      topic.addToResourcePolicy(
+        new PolicyStatement({
+          principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+          actions: ['sns:Publish'],
+          resources: [topic.topicArn],
+          conditions: {
+            StringEquals: { 'aws:SourceAccount': Stack.of(this).account },
+            ArnLike: { 'aws:SourceArn': Stack.of(this).formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+          },
+        }),
+      );
+      this.alarmTopic = topic;
     }
     if (props.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
 

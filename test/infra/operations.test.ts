@@ -86,7 +86,8 @@ const EXPECTED_LEADING_KEYS: Record<string, string[] | null> = {
   delivery: ['A#*'],
 };
 
-describe('the stack an operator deploys', () => {
+// Each synth takes a few seconds alone, far longer on a shared, loaded machine.
+describe('the stack an operator deploys', { timeout: 180_000 }, () => {
   let stack: VerificationSessionsStack;
   let template: ReturnType<typeof synth>['template'];
   let functions: Record<string, string>;
@@ -254,6 +255,15 @@ describe('the stack an operator deploys', () => {
       const checks = math(METRIC.checksRuns)!;
       const outcomes = checks.Metrics.filter((m: any) => m.MetricStat).map((m: any) => m.MetricStat.Metric.Dimensions.find((d: any) => d.Name === 'outcome').Value);
       expect(outcomes.sort()).toEqual(['error', 'requires_input', 'verified']);
+    });
+
+    it("accept only TLS publishes, and this account's alarms as publishers", () => {
+      const [, policy] = ofType(template, 'AWS::SNS::TopicPolicy')[0]!;
+      const statements = policy.Properties.PolicyDocument.Statement as (Statement & { Principal: unknown })[];
+      expect(statements.find((s) => s.Effect === 'Deny')).toMatchObject({ Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } });
+      const allow = statements.find((s) => s.Effect === 'Allow')!;
+      expect(allow).toMatchObject({ Action: 'sns:Publish', Principal: { Service: 'cloudwatch.amazonaws.com' }, Resource: topicRef() });
+      expect(allow.Condition!.StringEquals).toEqual({ 'aws:SourceAccount': { Ref: 'AWS::AccountId' } });
     });
 
     it('can go to an existing topic instead', () => {
