@@ -1,230 +1,526 @@
 /**
- * `npm run bench`: what an API call costs in DynamoDB, and how much latency the
- * local HTTP path adds to the DynamoDB call it makes. Everything is measured in
- * one run against one DynamoDB Local, and latencies are compared as ratios
- * because the machine is shared and absolute numbers are noisy.
+ * `npm run bench`: every performance budget of the service, measured in one run
+ * against one DynamoDB Local, printed as one table (figure, budget, measured,
+ * within/over), then the details behind the figures. `npm run bench -- --check`
+ * exits with 1 when a figure is over its budget.
  *
- *   BENCH_N   samples per latency series (default 300)
+ * Requests are counted, never assumed: whatever the code does is what the
+ * table shows. Latencies and throughputs are budgeted as ratios to a baseline
+ * measured side by side in the same run, since this machine is shared; their
+ * absolute values are printed for information only.
+ *
+ *   BENCH_N        latency samples per series (default 100)
+ *   BENCH_EVENTS   webhook deliveries in the throughput backlog (default 100)
+ *   BENCH_ONLY     calls,webhooks,lifecycle: run only these sections (a partial table)
  */
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { marshall } from '@aws-sdk/util-dynamodb';
-import { API_VERSION } from '../lambdas/domain/api-version.js';
-import { decodeTime, derivedTimeOrderedId, timeOrderedId } from '../lambdas/domain/ids.js';
-import { createStreamPublisher } from '../lambdas/events/publisher.js';
-import { EventStore } from '../lambdas/store/event-store.js';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { timeOrderedId } from '../lambdas/domain/ids.js';
 import { newSession } from '../lambdas/domain/session.js';
+import { FILE_RETENTION_DAYS } from '../lambdas/store/file-store.js';
 import { documentClient } from '../lambdas/store/dynamo.js';
 import { sessionKey } from '../lambdas/store/session-store.js';
-import { idempotencyKey } from '../lambdas/store/idempotency.js';
 import { localClientConfig, startDynamoDbLocal } from '../local/dynamodb.js';
-import { startLocalService } from '../local/service.js';
+import { type LocalService, startLocalService } from '../local/service.js';
+import { startLocalWebhooks } from '../local/webhooks.js';
+import { createQueueWithDeadLetter } from '../local/sqs.js';
+import { WEBHOOK_DELIVERY_QUEUE } from '../lambdas/events/routing.js';
+import { DeliveryStore } from '../lambdas/store/delivery-store.js';
+import { WebhookEndpointStore } from '../lambdas/store/webhook-store.js';
+import { createFanOut } from '../lambdas/webhooks/fanout.js';
+import { SqsDeliveryQueue } from '../lambdas/webhooks/queue.js';
 import { benchClient } from './bench-http.js';
+import { type PricedWrite, WriteMeter, itemKind, itemSize, totalUnits } from './bench-meter.js';
+import { LAMBDA_PLATFORM_LOG_BYTES, PRICES, PRICES_AS_OF } from './bench-prices.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 process.env.API_ACCESS_LOG = 'off';
-const N = Number(process.env.BENCH_N ?? 300);
-
-interface Capacity {
-  CapacityUnits?: number;
-  ReadCapacityUnits?: number;
-  WriteCapacityUnits?: number;
-}
-let ops: { op: string; consumed: unknown; failed: boolean }[] = [];
-
-const dynamo = await startDynamoDbLocal();
-const service = await startLocalService({
-  port: 0,
-  dynamoEndpoint: dynamo.endpoint,
-  observeDynamo: (op, consumed, failed) => ops.push({ op, consumed, failed }),
-});
-const raw = documentClient(localClientConfig(dynamo.endpoint));
+const CHECK = process.argv.includes('--check');
+const N = Number(process.env.BENCH_N ?? 100);
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 100);
 const SESSIONS = '/v1/identity/verification_sessions';
+const startedAt = performance.now();
+const createForm =
+  'type=document&metadata[order_id]=ord_12345&metadata[customer]=cus_42&client_reference_id=user_42&options[document][allowed_types][]=passport&options[document][allowed_types][]=id_card&options[document][require_matching_selfie]=true&provided_details[email]=jo@example.com';
 
-const call = benchClient(service.baseUrl, service.secretKey);
-
-const createForm = 'type=document&metadata[order_id]=ord_12345&metadata[customer]=cus_42&client_reference_id=user_42&options[document][allowed_types][]=passport&options[document][allowed_types][]=id_card&options[document][require_matching_selfie]=true&provided_details[email]=jo@example.com';
-const newId = async () => (await call('POST', SESSIONS, createForm)).body.id as string;
-
-const READS = new Set(['GetItemCommand', 'BatchGetItemCommand', 'QueryCommand']);
-
-/** Capacity units by kind. DynamoDB Local reports only the total per operation. */
-function units(list: typeof ops) {
-  let read = 0;
-  let write = 0;
-  for (const { op, consumed } of list) {
-    for (const c of ([] as Capacity[]).concat((consumed as Capacity | Capacity[] | undefined) ?? [])) {
-      const total = c.CapacityUnits ?? (c.ReadCapacityUnits ?? 0) + (c.WriteCapacityUnits ?? 0);
-      if (READS.has(op)) read += total;
-      else write += total;
-    }
-  }
-  return { read, write };
+// ---- the table ----------------------------------------------------------------
+interface Figure {
+  figure: string;
+  budget: string;
+  measured: string;
+  within: boolean | null; // null: information only
 }
+const figures: Figure[] = [];
+const details: string[] = [];
+const atMost = (figure: string, value: number, budget: number, fmt: (v: number) => string = (v) => String(Math.round(v * 100) / 100)) =>
+  figures.push({ figure, budget: `<= ${fmt(budget)}`, measured: fmt(value), within: value <= budget + 1e-9 });
+const atLeast = (figure: string, value: number, budget: number) =>
+  figures.push({ figure, budget: `>= ${budget}`, measured: value.toFixed(2), within: value >= budget });
+const info = (figure: string, measured: string) => figures.push({ figure, budget: '(information)', measured, within: null });
+const say = (line = '') => details.push(line);
+/** Progress on stderr, so that a slow step shows where it is. */
+const progress = (step: string) => process.stderr.write(`[bench ${((performance.now() - startedAt) / 1000).toFixed(0)} s] ${step}\n`);
 
-/** Runs `prepare` (not counted) then `action` (counted) `times` times; per-call averages. */
-async function cost(name: string, times: number, prepare: (i: number) => Promise<unknown>, action: (p: any, i: number) => Promise<{ status: number }>) {
-  let requests = 0;
-  const perOp = new Map<string, number>();
-  let read = 0;
-  let write = 0;
-  let status = 0;
-  for (let i = 0; i < times; i++) {
-    const p = await prepare(i);
-    ops = [];
-    status = (await action(p, i)).status;
-    requests += ops.length;
-    for (const o of ops) perOp.set(o.op, (perOp.get(o.op) ?? 0) + 1);
-    const u = units(ops);
-    read += u.read;
-    write += u.write;
-  }
-  const ops_ = [...perOp].map(([op, n]) => `${op.replace('Command', '')}×${(n / times).toFixed(2).replace(/\.00$/, '')}`).join(' + ');
-  return { name, status, requests: requests / times, read: read / times, write: write / times, ops: ops_ };
-}
-
-// Warm up: the key lookup is cached after the first call, the JIT settles.
-for (let i = 0; i < 50; i++) await call('GET', `${SESSIONS}/${await newId()}`);
-
-const rows = [];
-const T = 20;
-rows.push(await cost('create', T, async () => null, () => call('POST', SESSIONS, createForm)));
-rows.push(await cost('create + Idempotency-Key', T, async () => null, (_, i) => call('POST', SESSIONS, createForm, `bench-c-${i}-${Date.now()}`)));
-rows.push(await cost('create, replayed key', T, async (i) => {
-  const key = `bench-r-${i}-${Date.now()}`;
-  await call('POST', SESSIONS, createForm, key);
-  return key;
-}, (key) => call('POST', SESSIONS, createForm, key)));
-rows.push(await cost('retrieve', T, newId, (id) => call('GET', `${SESSIONS}/${id}`)));
-rows.push(await cost('list (limit 10)', T, async () => null, () => call('GET', `${SESSIONS}?limit=10`)));
-rows.push(await cost('update metadata', T, newId, (id) => call('POST', `${SESSIONS}/${id}`, 'metadata[step]=2')));
-rows.push(await cost('update metadata + Idempotency-Key', T, newId, (id, i) => call('POST', `${SESSIONS}/${id}`, 'metadata[step]=2', `bench-u-${i}-${id}`)));
-rows.push(await cost('cancel', T, newId, (id) => call('POST', `${SESSIONS}/${id}/cancel`)));
-rows.push(await cost('cancel + Idempotency-Key', T, newId, (id) => call('POST', `${SESSIONS}/${id}/cancel`, '', `bench-x-${id}`)));
-rows.push(await cost('cancel refused (already canceled)', T, async () => {
-  const id = await newId();
-  await call('POST', `${SESSIONS}/${id}/cancel`);
-  return id;
-}, (id) => call('POST', `${SESSIONS}/${id}/cancel`)));
-rows.push(await cost('redact', T, newId, (id) => call('POST', `${SESSIONS}/${id}/redact`)));
-rows.push(await cost('redact + Idempotency-Key', T, newId, (id) => call('POST', `${SESSIONS}/${id}/redact`, '', `bench-d-${id}`)));
-
-console.log('\nDynamoDB cost per API call (averages over %d calls each; capacity units as DynamoDB Local reports them; a write refused by its condition reports none)\n', T);
-console.log('| call | HTTP | DynamoDB requests | operations | RCU | WCU |');
-console.log('|---|---|---|---|---|---|');
-for (const r of rows) console.log(`| ${r.name} | ${r.status} | ${r.requests} | ${r.ops} | ${r.read.toFixed(1)} | ${r.write.toFixed(1)} |`);
-
-// ---- item sizes: what real DynamoDB bills by ---------------------------------
-/** DynamoDB's item size rule: attribute names plus values (strings by UTF-8 length, numbers ~1 byte per 2 digits). */
-function itemSize(v: unknown): number {
-  if (v === null || v === undefined || typeof v === 'boolean') return 1;
-  if (typeof v === 'string') return Buffer.byteLength(v);
-  if (typeof v === 'number') return Math.ceil(String(Math.abs(v)).replace('.', '').length / 2) + 1;
-  if (v instanceof Uint8Array) return v.length;
-  if (Array.isArray(v)) return 3 + v.reduce((n, x) => n + 1 + itemSize(x), 0);
-  return 3 + Object.entries(v as object).reduce((n, [k, x]) => n + Buffer.byteLength(k) + 1 + itemSize(x), 0);
-}
-const sampleId = await newId();
-const sessionItem = (await raw.send(new GetCommand({ TableName: service.tableName, Key: sessionKey({ account: service.account, livemode: false }, sampleId) }))).Item!;
-const idemKey = `bench-size-${Date.now()}`;
-await call('POST', SESSIONS, createForm, idemKey);
-const idemItem = (await raw.send(new GetCommand({ TableName: service.tableName, Key: idempotencyKey({ account: service.account, livemode: false }, idemKey) }))).Item!;
-const sessionBytes = itemSize(sessionItem) - 3;
-const idemBytes = itemSize(idemItem) - 3;
-const kb = (b: number) => Math.max(1, Math.ceil(b / 1024));
-console.log(`\nItem sizes: session ${sessionBytes} B, saved idempotent result ${idemBytes} B (gzipped body). By DynamoDB's pricing rules`);
-console.log(`(1 WCU per KB for a write, 2 per KB per item in a transaction): create ${kb(sessionBytes)} WCU, keyed create ${2 * kb(sessionBytes) + 2 * kb(idemBytes)} WCU,`);
-console.log(`update/cancel ${kb(sessionBytes)} WCU, keyed update/cancel/redact ${2 * kb(sessionBytes) + 2 * kb(idemBytes)} WCU + 1 RCU (consistent BatchGetItem of both items).`);
-
-// ---- latency: the HTTP path next to the raw DynamoDB call it makes ----------
-const scope = { account: service.account, livemode: false };
-function p50(xs: number[]) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
+// ---- helpers ------------------------------------------------------------------
+const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const ms = (v: number) => `${v.toFixed(2)} ms`;
 async function timed(fn: () => Promise<unknown>) {
   const t = performance.now();
   await fn();
   return performance.now() - t;
 }
-const series = { httpCreate: [] as number[], rawPut: [] as number[], httpRetrieve: [] as number[], rawGet: [] as number[] };
+/** `total` calls of `fn`, `concurrency` at a time; calls per second. */
+async function rate(total: number, concurrency: number, fn: (i: number) => Promise<unknown>): Promise<number> {
+  let next = 0;
+  const t = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) await fn(next++);
+    }),
+  );
+  return total / ((performance.now() - t) / 1000);
+}
+const readBody = (req: IncomingMessage) =>
+  new Promise<string>((resolve) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+    req.on('end', () => resolve(body));
+  });
+
+const dynamo = await startDynamoDbLocal();
+const raw = documentClient(localClientConfig(dynamo.endpoint));
+
+/** A receiver on 127.0.0.1 that notes when each session's webhook arrives. */
+async function startReceiver() {
+  const arrivals = new Map<string, number>();
+  const waiters = new Map<string, () => void>();
+  const server = createServer(async (req, res) => {
+    const body = await readBody(req);
+    const at = performance.now();
+    res.writeHead(200).end();
+    const session = (JSON.parse(body) as { data: { object: { id: string } } }).data.object.id;
+    if (!arrivals.has(session)) arrivals.set(session, at);
+    waiters.get(session)?.();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  const arrival = (session: string) =>
+    new Promise<number>((resolve, reject) => {
+      if (arrivals.has(session)) return resolve(arrivals.get(session)!);
+      const timer = setTimeout(() => reject(new Error(`no webhook for ${session} within 60 s`)), 60_000);
+      waiters.set(session, () => {
+        clearTimeout(timer);
+        waiters.delete(session);
+        resolve(arrivals.get(session)!);
+      });
+    });
+  return { url, arrival, stop: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))) };
+}
+const receiver = await startReceiver();
+
+// =================================================================================
+// 1. DynamoDB requests and priced write units per API call
+// =================================================================================
+let latencyP50: { create: number; retrieve: number } | undefined;
+const only = process.env.BENCH_ONLY?.split(',');
+const runs = (section: string) => !only || only.includes(section);
+if (runs('calls')) {
+let apiOps: { op: string; failed: boolean }[] = [];
+const meter = new WriteMeter(localClientConfig(dynamo.endpoint), 'bench-calls');
+const service = await startLocalService({
+  port: 0,
+  dynamoEndpoint: dynamo.endpoint,
+  tableName: 'bench-calls',
+  observeDynamo: (op, consumed, failed, input) => {
+    apiOps.push({ op, failed });
+    meter.observe(op, consumed, failed, input);
+  },
+});
+const call = benchClient(service.baseUrl, service.secretKey);
+const scope = { account: service.account, livemode: false };
+const newId = async () => (await call('POST', SESSIONS, createForm)).body.id as string;
+
+interface CallCost {
+  name: string;
+  status: number;
+  requests: number;
+  ops: string;
+  writes: PricedWrite[];
+  units: number;
+}
+/** `prepare` (not counted), then `action` (counted), `times` times: per-call averages. */
+async function cost(name: string, times: number, prepare: (i: number) => Promise<unknown>, action: (p: any, i: number) => Promise<{ status: number }>): Promise<CallCost> {
+  let requests = 0;
+  let units = 0;
+  let status = 0;
+  let writes: PricedWrite[] = [];
+  const perOp = new Map<string, number>();
+  for (let i = 0; i < times; i++) {
+    const p = await prepare(i);
+    await meter.take();
+    apiOps = [];
+    status = (await action(p, i)).status;
+    requests += apiOps.length;
+    for (const o of apiOps) perOp.set(o.op, (perOp.get(o.op) ?? 0) + 1);
+    writes = await meter.take();
+    units += totalUnits(writes);
+  }
+  const ops = [...perOp].map(([op, n]) => `${op.replace('Command', '')} x${(n / times).toFixed(2).replace(/\.00$/, '')}`).join(' + ');
+  return { name, status, requests: requests / times, ops, writes, units: units / times };
+}
+
+progress('calls');
+for (let i = 0; i < 10; i++) await call('GET', `${SESSIONS}/${await newId()}`); // warm-up: key cache, JIT
+const T = 5;
+const calls: CallCost[] = [];
+calls.push(await cost('create', T, async () => null, () => call('POST', SESSIONS, createForm)));
+calls.push(await cost('create + key', T, async () => null, (_, i) => call('POST', SESSIONS, createForm, `bench-c-${i}-${Date.now()}`)));
+calls.push(await cost('create, key replayed', T, async (i) => {
+  const key = `bench-r-${i}-${Date.now()}`;
+  await call('POST', SESSIONS, createForm, key);
+  return key;
+}, (key) => call('POST', SESSIONS, createForm, key)));
+calls.push(await cost('retrieve', T, newId, (id) => call('GET', `${SESSIONS}/${id}`)));
+calls.push(await cost('list (limit 10)', T, async () => null, () => call('GET', `${SESSIONS}?limit=10`)));
+calls.push(await cost('update', T, newId, (id) => call('POST', `${SESSIONS}/${id}`, 'metadata[step]=2')));
+calls.push(await cost('update + key', T, newId, (id, i) => call('POST', `${SESSIONS}/${id}`, 'metadata[step]=2', `bench-u-${i}-${id}`)));
+calls.push(await cost('cancel', T, newId, (id) => call('POST', `${SESSIONS}/${id}/cancel`)));
+calls.push(await cost('cancel + key', T, newId, (id) => call('POST', `${SESSIONS}/${id}/cancel`, '', `bench-x-${id}`)));
+calls.push(await cost('redact', T, newId, (id) => call('POST', `${SESSIONS}/${id}/redact`)));
+calls.push(await cost('redact + key', T, newId, (id) => call('POST', `${SESSIONS}/${id}/redact`, '', `bench-d-${id}`)));
+const byName = (n: string) => calls.find((c) => c.name === n)!;
+for (const n of ['create', 'create + key', 'retrieve', 'list (limit 10)', 'update', 'update + key', 'cancel', 'cancel + key'])
+  atMost(`DynamoDB requests: ${n}`, byName(n).requests, 1);
+atMost('DynamoDB requests: redact (the API call; the worker reaches the copies)', byName('redact').requests, 2);
+atMost('DynamoDB requests: redact + key', byName('redact + key').requests, 2);
+atMost('write units (DynamoDB pricing): update + key', byName('update + key').units, 2);
+atMost('write units (DynamoDB pricing): cancel + key', byName('cancel + key').units, 2);
+
+say('## DynamoDB per API call');
+say(`averages over ${T} calls each; write units priced by DynamoDB's rules (see bin/bench-meter.ts), the last call's writes itemised`);
+say();
+say('| call | HTTP | requests | operations | write units | last call: items written (bytes, units) |');
+say('|---|---|---|---|---|---|');
+const describeWrites = (ws: PricedWrite[]) =>
+  ws.map((w) => `${w.op}${w.failed ? ' (refused)' : ''} ${w.kind} ${w.bytes} B ${w.units}${w.indexUnits ? `+${w.indexUnits} index` : ''}`).join('; ') || '-';
+for (const c of calls) say(`| ${c.name} | ${c.status} | ${c.requests} | ${c.ops} | ${c.units.toFixed(1)} | ${describeWrites(c.writes)} |`);
+const sample = await newId();
+const sessionBytes = itemSize(await meter.item(sessionKey(scope, sample)));
+say();
+say(`A typical session item (the create above): ${sessionBytes} bytes.`);
+
+// =================================================================================
+// 2. The HTTP path against a bare node:http server making the same DynamoDB call
+// =================================================================================
+progress('latency');
+meter.paused = true;
+const sessionTemplate = newSession(
+  { type: 'document', metadata: { order_id: 'ord_12345', customer: 'cus_42' }, client_reference_id: 'user_42', options: { document: { allowed_types: ['passport', 'id_card'], require_matching_selfie: true } }, provided_details: { email: 'jo@example.com' } },
+  { id: timeOrderedId('vs'), scope, nowMs: Date.now(), request: null },
+);
+const freshRecord = () => {
+  const nowMs = Date.now();
+  return { ...sessionTemplate, id: timeOrderedId('vs', nowMs), created_ms: nowMs, updated_ms: nowMs };
+};
+const bareDoc = documentClient(localClientConfig(dynamo.endpoint));
+const bare = createServer(async (req, res) => {
+  let item: unknown;
+  if (req.method === 'POST') {
+    await readBody(req);
+    const rec = freshRecord();
+    await bareDoc.send(new PutCommand({ TableName: 'bench-calls', Item: { ...sessionKey(scope, rec.id), ...rec }, ConditionExpression: 'attribute_not_exists(pk)' }));
+    item = rec;
+  } else {
+    const id = req.url!.slice(req.url!.lastIndexOf('/') + 1);
+    item = (await bareDoc.send(new GetCommand({ TableName: 'bench-calls', Key: sessionKey(scope, id), ConsistentRead: true }))).Item;
+  }
+  const body = JSON.stringify(item);
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+});
+bare.keepAliveTimeout = 65_000; // as the local service's server
+await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve));
+const bareCall = benchClient(`http://127.0.0.1:${(bare.address() as AddressInfo).port}`, service.secretKey);
+
 const existing = await newId();
+const series = { httpCreate: [] as number[], bareCreate: [] as number[], rawPut: [] as number[], httpRetrieve: [] as number[], bareRetrieve: [] as number[], rawGet: [] as number[] };
+const cpu = { httpCreate: 0, bareCreate: 0, rawPut: 0, httpRetrieve: 0, bareRetrieve: 0, rawGet: 0 };
+async function sampleOf(name: keyof typeof series, fn: () => Promise<unknown>) {
+  const c = process.cpuUsage();
+  series[name].push(await timed(fn));
+  const d = process.cpuUsage(c);
+  cpu[name] += d.user + d.system;
+}
+for (let i = 0; i < 20; i++) await bareCall('GET', `/s/${existing}`);
 // Interleaved, so that background noise hits every series alike.
 for (let i = 0; i < N; i++) {
-  series.httpCreate.push(await timed(() => call('POST', SESSIONS, createForm)));
-  const nowMs = Date.now();
-  const rec = newSession(
-    { type: 'document', metadata: { order_id: 'ord_12345', customer: 'cus_42' }, client_reference_id: 'user_42', options: { document: { allowed_types: ['passport', 'id_card'], require_matching_selfie: true } }, provided_details: { email: 'jo@example.com' } },
-    { id: timeOrderedId('vs', nowMs), scope, nowMs, request: null },
-  );
-  series.rawPut.push(await timed(() => raw.send(new PutCommand({ TableName: service.tableName, Item: { ...sessionKey(scope, rec.id), ...rec }, ConditionExpression: 'attribute_not_exists(pk)' }))));
-  series.httpRetrieve.push(await timed(() => call('GET', `${SESSIONS}/${existing}`)));
-  series.rawGet.push(await timed(() => raw.send(new GetCommand({ TableName: service.tableName, Key: sessionKey(scope, existing), ConsistentRead: true }))));
+  await sampleOf('httpCreate', () => call('POST', SESSIONS, createForm));
+  await sampleOf('bareCreate', () => bareCall('POST', '/s', createForm));
+  await sampleOf('rawPut', () => {
+    const rec = freshRecord();
+    return raw.send(new PutCommand({ TableName: 'bench-calls', Item: { ...sessionKey(scope, rec.id), ...rec }, ConditionExpression: 'attribute_not_exists(pk)' }));
+  });
+  await sampleOf('httpRetrieve', () => call('GET', `${SESSIONS}/${existing}`));
+  await sampleOf('bareRetrieve', () => bareCall('GET', `/s/${existing}`));
+  await sampleOf('rawGet', () => raw.send(new GetCommand({ TableName: 'bench-calls', Key: sessionKey(scope, existing), ConsistentRead: true })));
 }
 const m = Object.fromEntries(Object.entries(series).map(([k, v]) => [k, p50(v)])) as Record<keyof typeof series, number>;
-console.log(`\nLatency, p50 over ${N} interleaved samples (HTTP on 127.0.0.1 -> API Gateway event -> handler -> DynamoDB Local)\n`);
-console.log('| operation | HTTP API p50 | raw DynamoDB p50 | ratio |');
-console.log('|---|---|---|---|');
-console.log(`| create vs PutItem | ${m.httpCreate.toFixed(2)} ms | ${m.rawPut.toFixed(2)} ms | ${(m.httpCreate / m.rawPut).toFixed(2)} |`);
-console.log(`| retrieve vs GetItem | ${m.httpRetrieve.toFixed(2)} ms | ${m.rawGet.toFixed(2)} ms | ${(m.httpRetrieve / m.rawGet).toFixed(2)} |`);
+const us = (k: keyof typeof cpu) => cpu[k] / N;
+latencyP50 = { create: m.httpCreate, retrieve: m.httpRetrieve };
+atMost('HTTP path p50 / bare server p50: create', m.httpCreate / m.bareCreate, 1.15);
+atMost('HTTP path p50 / bare server p50: retrieve', m.httpRetrieve / m.bareRetrieve, 1.15);
+info('bare server p50 / raw DynamoDB call p50: create, retrieve', `${(m.bareCreate / m.rawPut).toFixed(2)}, ${(m.bareRetrieve / m.rawGet).toFixed(2)}`);
+info('CPU per call our HTTP path adds over the bare server: create, retrieve', `${((us('httpCreate') - us('bareCreate')) / 1000).toFixed(2)} ms, ${((us('httpRetrieve') - us('bareRetrieve')) / 1000).toFixed(2)} ms`);
+say();
+say(`## Latency, p50 over ${N} interleaved samples (information: absolute times on a shared machine)`);
+say('CPU: process.cpuUsage() around each call, client + server + SDK in this one process, per call.');
+say();
+say('| operation | our HTTP path | bare node:http server | raw DynamoDB call |');
+say('|---|---|---|---|');
+say(`| create (PutItem) p50 | ${ms(m.httpCreate)} | ${ms(m.bareCreate)} | ${ms(m.rawPut)} |`);
+say(`| create CPU per call | ${ms(us('httpCreate') / 1000)} | ${ms(us('bareCreate') / 1000)} | ${ms(us('rawPut') / 1000)} |`);
+say(`| retrieve (GetItem) p50 | ${ms(m.httpRetrieve)} | ${ms(m.bareRetrieve)} | ${ms(m.rawGet)} |`);
+say(`| retrieve CPU per call | ${ms(us('httpRetrieve') / 1000)} | ${ms(us('bareRetrieve') / 1000)} | ${ms(us('rawGet') / 1000)} |`);
 
-// ---- events: API write -> event stored -> message on the queue ---------------
-const SAMPLES = Math.min(N, 100);
-const toStored: number[] = [];
-const toQueue: number[] = [];
-const eventStore = new EventStore(raw, service.tableName);
-for (let i = 0; i < SAMPLES; i++) {
-  let queuedAt = 0;
-  let sessionId = '';
-  const unsubscribe = service.bus.subscribe((env) => {
-    const detail = env.detail as { data: { object: { id: string } } };
-    if (detail.data.object.id === sessionId && !queuedAt) queuedAt = performance.now();
+// ---- sustained creations: HTTP path against raw PutItem at the same concurrency
+progress('sustained creations');
+const CONCURRENCY = 8;
+const CREATES = 200;
+let httpRate = 0;
+let putRate = 0;
+for (let round = 0; round < 2; round++) {
+  putRate += await rate(CREATES / 2, CONCURRENCY, () => {
+    const rec = freshRecord();
+    return raw.send(new PutCommand({ TableName: 'bench-calls', Item: { ...sessionKey(scope, rec.id), ...rec }, ConditionExpression: 'attribute_not_exists(pk)' }));
   });
-  const t0 = performance.now();
-  sessionId = (await call('POST', SESSIONS, createForm)).body.id;
-  // The created event's id follows from the session id (time) and version 1.
-  const eventId = derivedTimeOrderedId('evt', decodeTime(sessionId.slice(3, 11)), 0, `${sessionId}|1|identity.verification_session.created`);
-  while (!(await eventStore.get(scope, eventId))) await new Promise((r) => setTimeout(r, 1));
-  toStored.push(performance.now() - t0);
-  while (!queuedAt) await new Promise((r) => setTimeout(r, 1));
-  toQueue.push(queuedAt - t0);
-  unsubscribe();
+  httpRate += await rate(CREATES / 2, CONCURRENCY, () => call('POST', SESSIONS, createForm));
 }
-console.log(`\nEvents under npm start, p50 over ${SAMPLES} creates (stream polled every 25 ms, as the local poller does)\n`);
-console.log('| from sending the API call... | p50 |');
-console.log('|---|---|');
-console.log(`| to its event stored (GET /v1/events/{id} finds it) | ${p50(toStored).toFixed(1)} ms |`);
-console.log(`| to its message on the queues (local bus sent it) | ${p50(toQueue).toFixed(1)} ms |`);
-
-// ---- the publisher alone: records per second in one batch ---------------------
-const batchSession = newSession({ type: 'document' }, { id: timeOrderedId('vs'), scope, nowMs: Date.now(), request: null });
-const records = Array.from({ length: 100 }, (_, i) => {
-  const s = { ...batchSession, id: timeOrderedId('vs', Date.now() + i), updated_ms: Date.now() + i };
-  return { eventName: 'INSERT' as const, dynamodb: { Keys: marshall({ pk: 'x', sk: `VS#${s.id}` }) as never, NewImage: marshall(s, { removeUndefinedValues: true }) as never, SequenceNumber: String(i) } };
-});
-const publisher = createStreamPublisher({ events: eventStore, bus: { put: async () => ({ failed: [] }) }, apiVersion: API_VERSION, redactions: { send: async () => {} } });
-const tp = performance.now();
-await publisher({ Records: records });
-const batchMs = performance.now() - tp;
-console.log(`\nPublisher, one batch of 100 INSERT records (store each event, then PutEvents in chunks of 10 to a no-op bus): ${batchMs.toFixed(0)} ms, ${(100 / (batchMs / 1000)).toFixed(0)} records/s`);
-
-// ---- checks: submit on the hosted page -> verified ---------------------------
-const submitToVerified: number[] = [];
-for (let i = 0; i < Math.min(N, 50); i++) {
-  const session = (await call('POST', SESSIONS, 'type=document')).body as { id: string; url: string };
-  const t0 = performance.now();
-  const res = await fetch(`${session.url}/submit`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-    body: 'test_outcome=verified',
-  });
-  if (res.status !== 200) throw new Error(`submit: ${res.status} ${await res.text()}`);
-  while ((await call('GET', `${SESSIONS}/${session.id}`)).body.status !== 'verified') await new Promise((r) => setTimeout(r, 2));
-  submitToVerified.push(performance.now() - t0);
-}
-console.log(`\nChecks under npm start (test mode, synchronous success), p50 over ${submitToVerified.length} sessions:`);
-console.log(`submit on the hosted page -> session verified: ${p50(submitToVerified).toFixed(1)} ms (stream poll 25 ms, queue poll 50 ms when idle)`);
-
-raw.destroy();
+httpRate /= 2;
+putRate /= 2;
+atLeast(`creations/s through the HTTP path / raw PutItem/s, ${CONCURRENCY} at a time`, httpRate / putRate, 0.7);
+say();
+say(`Sustained creations, ${CREATES} each, ${CONCURRENCY} at a time: HTTP path ${httpRate.toFixed(0)}/s, raw PutItem ${putRate.toFixed(0)}/s.`);
+bare.close();
+bareDoc.destroy();
 await service.stop();
+meter.destroy();
+}
+
+// =================================================================================
+// 3. Webhooks: requests per delivery attempt, throughput against raw UpdateItem
+// =================================================================================
+async function webhookThroughput(): Promise<void> {
+  const table = 'bench-webhooks';
+  const backlog = await startLocalService({ port: 0, dynamoEndpoint: dynamo.endpoint, tableName: table, webhooks: { consumers: false } });
+  const workerOps: { op: string; role: 'fan-out' | 'attempt' }[] = [];
+  const doc = documentClient(localClientConfig(dynamo.endpoint), (op, _c, _f, input: any) => {
+    // The fan-out reads endpoints (Query) and creates deliveries (attribute_not_exists); the rest is the attempts'.
+    const fanOut = op === 'QueryCommand' || (op === 'TransactWriteItemsCommand' && input?.TransactItems?.[0]?.Put?.ConditionExpression === 'attribute_not_exists(pk)');
+    workerOps.push({ op: op.replace(/Command$/, ''), role: fanOut ? 'fan-out' : 'attempt' });
+  });
+  const hook = benchClient(backlog.baseUrl, backlog.secretKey);
+  await hook('POST', '/v1/webhook_endpoints', `url=${encodeURIComponent(receiver.url)}&enabled_events[]=identity.verification_session.created`);
+  const ids: string[] = [];
+  for (let i = 0; i < EVENTS; i += 10)
+    ids.push(...(await Promise.all(Array.from({ length: Math.min(10, EVENTS - i) }, async () => (await hook('POST', SESSIONS, 'type=document')).body.id as string))));
+  const queued = async () =>
+    Number(
+      (await backlog.queues.client.send(new GetQueueAttributesCommand({ QueueUrl: backlog.queues.urls.webhooks.queue, AttributeNames: ['ApproximateNumberOfMessages'] })))
+        .Attributes?.ApproximateNumberOfMessages ?? 0,
+    );
+  for (const deadline = Date.now() + 60_000; (await queued()) < EVENTS; ) {
+    if (Date.now() > deadline) throw new Error('the events did not reach the webhooks queue');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const POLLERS = 4;
+  // The fan-out first, alone: the deliveries' queue fills, then the delivery pollers alone are timed.
+  const sqs = backlog.queues.client;
+  const { queue: deliveryUrl, dlq } = await createQueueWithDeadLetter(sqs, `bench-${WEBHOOK_DELIVERY_QUEUE.name}`, WEBHOOK_DELIVERY_QUEUE.queue);
+  const fanOut = createFanOut({ endpoints: new WebhookEndpointStore(doc, table), deliveries: new DeliveryStore(doc, table), queue: new SqsDeliveryQueue(sqs, deliveryUrl, dlq), log: () => {} });
+  for (let fanned = 0; fanned < EVENTS; ) {
+    const messages = (await sqs.send(new ReceiveMessageCommand({ QueueUrl: backlog.queues.urls.webhooks.queue, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, VisibilityTimeout: 60 }))).Messages ?? [];
+    if (messages.length === 0) continue;
+    const r = await fanOut({ Records: messages.map((mm) => ({ messageId: mm.MessageId!, receiptHandle: mm.ReceiptHandle!, body: mm.Body! })) } as never);
+    if (r.batchItemFailures.length > 0) throw new Error('the fan-out failed');
+    await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: backlog.queues.urls.webhooks.queue, Entries: messages.map((mm, i) => ({ Id: String(i), ReceiptHandle: mm.ReceiptHandle! })) }));
+    fanned += messages.length;
+  }
+  const started = performance.now();
+  const consumers = await startLocalWebhooks({ doc, tableName: table, sqs, webhooksQueueUrl: backlog.queues.urls.webhooks.queue, bus: backlog.bus, prefix: 'bench-', deliveryPollers: POLLERS });
+  const last = Math.max(...(await Promise.all(ids.map((id) => receiver.arrival(id)))));
+  const deliveriesPerSecond = EVENTS / ((last - started) / 1000);
+  await new Promise((r) => setTimeout(r, 300)); // the last attempts' writes
+  await consumers.stop();
+
+  // Raw conditional UpdateItems at the same concurrency, on delivery-like items.
+  for (let i = 0; i < POLLERS; i++) await raw.send(new PutCommand({ TableName: table, Item: { pk: 'bench', sk: `U#${i}`, version: 0 } }));
+  const updatesPerSecond = await rate(EVENTS * 2, POLLERS, (i) =>
+    raw.send(new UpdateCommand({ TableName: table, Key: { pk: 'bench', sk: `U#${i % POLLERS}` }, UpdateExpression: 'ADD version :one', ConditionExpression: 'attribute_exists(pk)', ExpressionAttributeValues: { ':one': 1 } })),
+  );
+  const attemptOps = workerOps.filter((o) => o.role === 'attempt');
+  const count = (list: typeof workerOps) => [...list.reduce((mm, o) => mm.set(o.op, (mm.get(o.op) ?? 0) + 1), new Map<string, number>())].map(([op, n]) => `${op} x${(n / EVENTS).toFixed(2)}`).join(' + ');
+  atMost('DynamoDB requests per webhook delivery attempt', attemptOps.length / EVENTS, 1);
+  atLeast(`webhook deliveries/s with ${POLLERS} pollers / raw conditional UpdateItem/s, ${POLLERS} at a time`, deliveriesPerSecond / updatesPerSecond, 0.5);
+  say();
+  say(`## Webhooks: ${EVENTS} deliveries to one endpoint from a backlog of the delivery queue (fan-out done before the clock starts), ${POLLERS} delivery pollers`);
+  say(`${deliveriesPerSecond.toFixed(0)} deliveries/s; raw conditional UpdateItem ${updatesPerSecond.toFixed(0)}/s at the same concurrency.`);
+  say(`Per delivery attempt: ${count(attemptOps)}. Per delivery, fan-out: ${count(workerOps.filter((o) => o.role === 'fan-out'))}.`);
+  doc.destroy();
+  await backlog.stop();
+}
+progress('webhooks');
+if (runs('webhooks')) await webhookThroughput();
+
+// =================================================================================
+// 4. One verified session's whole life, priced: write units, then dollars
+// =================================================================================
+async function lifecycle(): Promise<void> {
+  const table = 'bench-lifecycle';
+  const lifeMeter = new WriteMeter(localClientConfig(dynamo.endpoint), table);
+  const dynamoOps: { op: string; consumed: unknown }[] = [];
+  const observe = (op: string, consumed: unknown, failed: boolean, input?: unknown) => {
+    dynamoOps.push({ op, consumed });
+    lifeMeter.observe(op, consumed, failed, input);
+  };
+  let logBytes = 0;
+  const svc: LocalService = await startLocalService({
+    port: 0,
+    dynamoEndpoint: dynamo.endpoint,
+    tableName: table,
+    observeDynamo: observe,
+    observeWorkers: observe,
+    log: (line) => (logBytes += Buffer.byteLength(line) + 1),
+  });
+  const sqsCounts = new Map<string, number>();
+  svc.queues.client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const r = await next(args);
+      const op = (context.commandName ?? '').replace(/Command$/, '');
+      const messages = (r.output as { Messages?: unknown[] }).Messages;
+      // An empty receive is the pollers' idle cost, not this session's (Lambda polls whether or not there is work).
+      if (op !== 'ReceiveMessage' || (messages && messages.length > 0)) sqsCounts.set(op, (sqsCounts.get(op) ?? 0) + 1);
+      return r;
+    },
+    { step: 'initialize', name: 'benchCount' },
+  );
+  let busEvents = 0;
+  const put = svc.bus.put.bind(svc.bus);
+  svc.bus.put = async (entries) => {
+    busEvents += entries.reduce((n, e) => n + Math.max(1, Math.ceil(Buffer.byteLength(e.detail) / 65536)), 0);
+    return put(entries);
+  };
+  const api = benchClient(svc.baseUrl, svc.secretKey);
+  await api('POST', '/v1/webhook_endpoints', `url=${encodeURIComponent(receiver.url)}&enabled_events[]=identity.verification_session.verified`);
+  await new Promise((r) => setTimeout(r, 500));
+  await lifeMeter.take();
+  dynamoOps.length = 0;
+  sqsCounts.clear();
+  busEvents = 0;
+  logBytes = 0;
+
+  // The life: create (the integrator), the hosted page opened and submitted (the user), the webhook, one retrieve.
+  const apiCalls: { kind: string; ms: number }[] = [];
+  let t = performance.now();
+  const created = (await api('POST', SESSIONS, createForm)).body as { id: string; url: string };
+  apiCalls.push({ kind: 'create', ms: performance.now() - t });
+  t = performance.now();
+  await fetch(created.url);
+  apiCalls.push({ kind: 'hosted page', ms: performance.now() - t });
+  t = performance.now();
+  const submit = await fetch(`${created.url}/submit`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: 'test_outcome=verified' });
+  if (submit.status !== 200) throw new Error(`submit: ${submit.status} ${await submit.text()}`);
+  apiCalls.push({ kind: 'submit', ms: performance.now() - t });
+  await receiver.arrival(created.id);
+  t = performance.now();
+  await api('GET', `${SESSIONS}/${created.id}`);
+  apiCalls.push({ kind: 'retrieve', ms: performance.now() - t });
+  await new Promise((r) => setTimeout(r, 1000)); // the delivery's own write, the stream's last records
+  // The local stream poller's checkpoints are ours alone: in AWS the Lambda trigger keeps the stream position.
+  const writes = (await lifeMeter.take()).filter((w) => !w.kind.startsWith('shardId-'));
+  await svc.stop();
+  lifeMeter.destroy();
+
+  const wcu = totalUnits(writes);
+  atMost('write units for a verified session: create, submit, verified, events, 1 webhook', wcu, 15);
+  say();
+  say('## One verified session, priced (create, hosted page, submit, checks, 3 events stored and published, 1 webhook delivered, 1 retrieve)');
+  say();
+  say('| # | operation | item | bytes | write units | index units |');
+  say('|---|---|---|---|---|---|');
+  writes.forEach((w, i) => say(`| ${i + 1} | ${w.op}${w.transactional ? ' (transaction)' : ''}${w.failed ? ' (refused)' : ''} | ${w.kind} | ${w.bytes} | ${w.units} | ${w.indexUnits} |`));
+  say(`Total: ${wcu} write units in ${writes.length} item writes.`);
+
+  // ---- dollars per 1,000 ------------------------------------------------------------
+  let readUnits = 0;
+  for (const { op, consumed } of dynamoOps)
+    if (/Get|Query/.test(op))
+      for (const c of ([] as { CapacityUnits?: number }[]).concat((consumed as never) ?? [])) readUnits += c.CapacityUnits ?? 0;
+  const sqsRequests = [...sqsCounts.values()].reduce((a, b) => a + b, 0);
+  // Lambda invocations: each API call; the stream publisher per session change
+  // (3: created, processing, verified); the checks worker once; the fan-out per
+  // event (3); the delivery worker once. Background durations are not timed
+  // locally: each is taken as the mean API call's duration.
+  // The API calls' durations: the latency series' p50 when it ran (a single lifecycle call is one noisy sample).
+  const typical = (kind: string, measured: number) => (latencyP50 ? (kind === 'create' || kind === 'submit' ? latencyP50.create : latencyP50.retrieve) : measured);
+  const apiMs = apiCalls.reduce((a, c) => a + typical(c.kind, c.ms), 0);
+  const meanApiMs = apiMs / apiCalls.length;
+  const background = 3 + 1 + 3 + 1;
+  const gbSeconds = (apiMs / 1000) * (1024 / 1024) + background * (meanApiMs / 1000) * (512 / 1024);
+  const invocations = apiCalls.length + background;
+  const imageBytes = 3 * 1.5 * 1024 * 1024;
+  const storedBytes = writes.filter((w) => !w.failed).reduce((mm, w) => mm.set(w.key, w.bytes), new Map<string, number>());
+  const itemBytes = [...storedBytes.values()].reduce((a, b) => a + b + 100, 0); // + DynamoDB's 100 bytes of overhead per item
+  const logTotal = logBytes + invocations * LAMBDA_PLATFORM_LOG_BYTES;
+  const per1000 = (units: number, pricePerUnit: number) => units * pricePerUnit * 1000;
+  const GB = 1024 ** 3;
+  const lines: [string, string, number][] = [
+    ['HTTP API requests', `${apiCalls.length} requests`, per1000(apiCalls.length, PRICES.httpApiPerMillionRequests / 1e6)],
+    ['Lambda requests', `${invocations} invocations`, per1000(invocations, PRICES.lambdaPerMillionRequests / 1e6)],
+    ['Lambda duration (arm64)', `${gbSeconds.toFixed(4)} GB-s: API 1024 MB x ${apiMs.toFixed(0)} ms (measured p50s); ${background} background x ${meanApiMs.toFixed(0)} ms at 512 MB (not timed apart: the API's mean)`, per1000(gbSeconds, PRICES.lambdaArmPerGbSecond)],
+    ['DynamoDB writes', `${wcu} write units`, per1000(wcu, PRICES.dynamoPerMillionWriteUnits / 1e6)],
+    ['DynamoDB reads', `${readUnits.toFixed(1)} read units (as DynamoDB Local reports them)`, per1000(readUnits, PRICES.dynamoPerMillionReadUnits / 1e6)],
+    ['DynamoDB storage, 1 month', `${itemBytes} bytes`, per1000(itemBytes / GB, PRICES.dynamoStoragePerGbMonth)],
+    ['DynamoDB Streams reads', 'by the Lambda trigger: free', 0],
+    ['EventBridge custom events', `${busEvents} events`, per1000(busEvents, PRICES.eventBridgePerMillionEvents / 1e6)],
+    ['SQS requests', `${sqsRequests} (${[...sqsCounts].map(([k, v]) => `${k} ${v}`).join(', ')}; empty polls not counted)`, per1000(sqsRequests, PRICES.sqsPerMillionRequests / 1e6)],
+    ['S3 PUT of 3 images', '3 PUT', per1000(3, PRICES.s3PutPerThousand / 1000)],
+    ['S3 GET by the checks', '3 GET', per1000(3, PRICES.s3GetPerThousand / 1000)],
+    [`S3 storage, 3 images x 1.5 MB for ${FILE_RETENTION_DAYS} days`, `${(imageBytes / 1024 / 1024).toFixed(1)} MB`, per1000((imageBytes / GB) * (FILE_RETENTION_DAYS / 30), PRICES.s3StoragePerGbMonth)],
+    ['CloudWatch Logs ingestion', `${logTotal} bytes (our lines + Lambda's START/END/REPORT)`, per1000(logTotal / GB, PRICES.logsIngestionPerGb)],
+  ];
+  const infra = lines.reduce((a, l) => a + l[2], 0);
+  const checksCost = per1000(2, PRICES.textractAnalyzeIdPerPage) + per1000(1, PRICES.rekognitionCompareFacesPerImage);
+  atMost('infra $ per 1,000 verified sessions (Textract, Rekognition apart)', infra, 0.05, (v) => `$${v.toFixed(4)}`);
+  info('Textract AnalyzeID (2 pages) + Rekognition CompareFaces per 1,000 verified sessions', `$${checksCost.toFixed(2)}`);
+  say();
+  say(`## Cost per 1,000 verified sessions (prices: bin/bench-prices.ts, ${PRICES_AS_OF})`);
+  say();
+  say('| line item | per session | $ per 1,000 |');
+  say('|---|---|---|');
+  for (const [name, what, dollars] of lines) say(`| ${name} | ${what} | ${dollars.toFixed(4)} |`);
+  say(`| **infrastructure** | | **${infra.toFixed(4)}** |`);
+  say(`| Textract AnalyzeID (front and back) + Rekognition CompareFaces | 2 pages, 1 comparison | ${checksCost.toFixed(2)} |`);
+}
+progress('lifecycle');
+if (runs('lifecycle')) await lifecycle();
+
+await receiver.stop();
+raw.destroy();
 await dynamo.stop();
+
+// ---- print ---------------------------------------------------------------------------
+const over = figures.filter((f) => f.within === false);
+console.log(`\n# npm run bench (${((performance.now() - startedAt) / 1000).toFixed(0)} s)\n`);
+console.log('| figure | budget | measured | |');
+console.log('|---|---|---|---|');
+for (const f of figures) console.log(`| ${f.figure} | ${f.budget} | ${f.measured} | ${f.within === null ? '' : f.within ? 'within' : '**over**'} |`);
+console.log(`\n${figures.filter((f) => f.within).length} within budget, ${over.length} over.\n`);
+console.log(details.join('\n'));
+if (CHECK && over.length > 0) {
+  console.error(`\n--check: ${over.length} figure(s) over budget: ${over.map((f) => f.figure).join('; ')}`);
+  process.exit(1);
+}
+process.exit(0);

@@ -14,11 +14,17 @@ const TEXT_TYPES = /^(text\/|application\/(x-www-form-urlencoded|json))/i;
  * an HTTP response.
  */
 export function toApiGatewayEvent(req: IncomingMessage, body: Buffer): APIGatewayProxyEventV2 {
-  const url = new URL(req.url ?? '/', 'http://localhost');
+  // Split by hand: a WHATWG URL per request costs more than the path and query need.
+  const target = req.url ?? '/';
+  const q = target.indexOf('?');
+  const path = q === -1 ? target : target.slice(0, q);
+  const search = q === -1 ? '' : target.slice(q + 1);
+  // Node gives header names in lower case already, as API Gateway does.
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.headers)) {
+  for (const name in req.headers) {
+    const value = req.headers[name];
     if (value === undefined || name === 'cookie') continue;
-    headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
+    headers[name] = Array.isArray(value) ? value.join(',') : value;
   }
   const contentType = headers['content-type'] ?? '';
   const isText = body.length === 0 || TEXT_TYPES.test(contentType);
@@ -26,11 +32,11 @@ export function toApiGatewayEvent(req: IncomingMessage, body: Buffer): APIGatewa
   return {
     version: '2.0',
     routeKey: '$default',
-    rawPath: url.pathname,
-    rawQueryString: url.search.replace(/^\?/, ''),
+    rawPath: path,
+    rawQueryString: search,
     cookies: req.headers.cookie?.split(/;\s*/),
     headers,
-    queryStringParameters: url.search ? Object.fromEntries(url.searchParams) : undefined,
+    queryStringParameters: search ? Object.fromEntries(new URLSearchParams(search)) : undefined,
     requestContext: {
       accountId: 'local',
       apiId: 'local',
@@ -38,7 +44,7 @@ export function toApiGatewayEvent(req: IncomingMessage, body: Buffer): APIGatewa
       domainPrefix: (headers.host ?? 'localhost').split('.')[0],
       http: {
         method: (req.method ?? 'GET').toUpperCase(),
-        path: url.pathname,
+        path,
         protocol: `HTTP/${req.httpVersion}`,
         sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
         userAgent: headers['user-agent'] ?? '',
@@ -91,7 +97,7 @@ function send(res: ServerResponse, result: APIGatewayProxyStructuredResultV2) {
 }
 
 export function createLocalHttpServer(handler: HttpLambda, log: (line: string) => void = () => {}): Server {
-  return createServer(async (req, res) => {
+  const server = createServer(async (req, res) => {
     try {
       const body = await readBody(req);
       if (body === undefined) {
@@ -105,4 +111,7 @@ export function createLocalHttpServer(handler: HttpLambda, log: (line: string) =
       send(res, { statusCode: 500, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: 'Internal Server Error' }) });
     }
   });
+  // Clients keep connections open (stripe-node, the benchmark); Node's 5 s default closes them under a reused request.
+  server.keepAliveTimeout = 65_000;
+  return server;
 }

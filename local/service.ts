@@ -40,6 +40,8 @@ export interface LocalServiceOptions {
   log?: (line: string) => void;
   /** Sees every DynamoDB operation the API makes (the benchmark counts them). */
   observeDynamo?: DynamoObserver;
+  /** Sees every DynamoDB operation of the background workers (stream publisher, checks, webhooks, redaction, sweeps). */
+  observeWorkers?: DynamoObserver;
   /** Webhook delivery settings (tests compress the retry schedule). */
   webhooks?: LocalWebhooksTuning;
   /** Seconds before a redacted session's files are deleted a second time (default: when upload URLs expire). */
@@ -89,7 +91,7 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
     await ensureTable(endpoint, tableName);
     // The API's own client (observed by the benchmark) and one for the background workers.
     const apiDoc = documentClient(localClientConfig(endpoint), opts.observeDynamo);
-    const doc = documentClient(localClientConfig(endpoint));
+    const doc = documentClient(localClientConfig(endpoint), opts.observeWorkers);
     const apiKeys = new ApiKeyStore(apiDoc, tableName);
     const secretKey = opts.secretKey ?? newSecretKey(false);
     if (secretKey.startsWith('sk_live_')) throw new Error('The local service accepts test keys only (sk_test_...).');

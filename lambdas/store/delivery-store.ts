@@ -103,15 +103,33 @@ export class DeliveryStore {
 
   /** The delivery, its endpoint and its event: one consistent BatchGetItem. */
   async loadForAttempt(scope: Scope, eventId: string, endpointId: string): Promise<DeliveryContext> {
-    const keys = [deliveryKey(scope, eventId, endpointId), endpointKey(scope, endpointId), eventKey(scope, eventId)];
-    const items = await batchGetAll(this.doc, this.table, keys);
-    const find = (sk: string) => items.find((i) => i.sk === sk);
-    const eventItem = find(keys[2].sk);
-    return {
-      delivery: fromItem(find(keys[0].sk)),
-      endpoint: endpointFromItem(find(keys[1].sk)),
-      event: eventItem ? eventFromItem(eventItem) : undefined,
-    };
+    return (await this.loadManyForAttempts([{ scope, eventId, endpointId }]))[0];
+  }
+
+  /**
+   * The contexts of several attempts (a whole batch of delivery messages) in
+   * as few consistent BatchGetItems as the keys need (100 keys each): an
+   * endpoint or an event shared by several deliveries is read once. In the
+   * order asked.
+   */
+  async loadManyForAttempts(wanted: { scope: Scope; eventId: string; endpointId: string }[]): Promise<DeliveryContext[]> {
+    const id = (k: { pk: string; sk: string }) => `${k.pk}\u0000${k.sk}`;
+    const keys = new Map<string, { pk: string; sk: string }>();
+    const perAttempt = wanted.map(({ scope, eventId, endpointId }) => {
+      const three = [deliveryKey(scope, eventId, endpointId), endpointKey(scope, endpointId), eventKey(scope, eventId)];
+      for (const k of three) keys.set(id(k), k);
+      return three.map(id);
+    });
+    const items = new Map<string, Record<string, unknown>>();
+    if (keys.size > 0) for (const item of await batchGetAll(this.doc, this.table, [...keys.values()])) items.set(id(item as { pk: string; sk: string }), item);
+    return perAttempt.map(([delivery, endpoint, event]) => {
+      const eventItem = items.get(event);
+      return {
+        delivery: fromItem(items.get(delivery)),
+        endpoint: endpointFromItem(items.get(endpoint)),
+        event: eventItem ? eventFromItem(eventItem) : undefined,
+      };
+    });
   }
 
   /**

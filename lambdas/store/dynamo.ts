@@ -2,8 +2,8 @@ import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynam
 import { BatchGetCommand, DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 
-/** Called once per DynamoDB operation (not per HTTP retry) with its consumed capacity. */
-export type DynamoObserver = (operation: string, consumed: unknown, failed: boolean) => void;
+/** Called once per DynamoDB operation (not per HTTP retry) with its consumed capacity and its (marshalled) input. */
+export type DynamoObserver = (operation: string, consumed: unknown, failed: boolean, input?: unknown) => void;
 
 /** The document client every store uses: plain JS values in and out. */
 export function documentClient(config: DynamoDBClientConfig = {}, observer?: DynamoObserver): DynamoDBDocumentClient {
@@ -13,10 +13,10 @@ export function documentClient(config: DynamoDBClientConfig = {}, observer?: Dyn
       (next, context) => async (args) => {
         try {
           const result = await next(args);
-          observer(context.commandName ?? 'unknown', (result.output as { ConsumedCapacity?: unknown }).ConsumedCapacity, false);
+          observer(context.commandName ?? 'unknown', (result.output as { ConsumedCapacity?: unknown }).ConsumedCapacity, false, args.input);
           return result;
         } catch (err) {
-          observer(context.commandName ?? 'unknown', undefined, true);
+          observer(context.commandName ?? 'unknown', undefined, true, args.input);
           throw err;
         }
       },

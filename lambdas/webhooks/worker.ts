@@ -16,7 +16,7 @@ import {
 import { renderWebhookEndpoint } from '../domain/webhook-endpoint.js';
 import type { EventBus } from '../events/bus.js';
 import { EVENT_SOURCE, accountResource } from '../events/routing.js';
-import { type DeliveryStore, StaleDelivery } from '../store/delivery-store.js';
+import { type DeliveryContext, type DeliveryStore, StaleDelivery } from '../store/delivery-store.js';
 import type { StoredEndpoint, WebhookEndpointStore } from '../store/webhook-store.js';
 import { deliverOnce } from './deliver.js';
 import { type DeliveryQueue, parseDeliveryMessage } from './queue.js';
@@ -222,15 +222,16 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     return outcomeOfMessage;
   }
 
-  async function handle(record: SQSRecord, receivedMs: number): Promise<Outcome> {
+  /** A message, read: what it names, or undefined when it cannot be read. */
+  function read(record: SQSRecord) {
     const msg = parseDeliveryMessage(record.body);
     const ids = msg && parseDeliveryId(msg.delivery);
-    if (!msg || !ids) {
-      await deps.queue.deadLetter({ reason: 'The delivery queue message could not be read.', body: record.body });
-      return 'done';
-    }
-    const scope = { account: msg.account, livemode: msg.livemode };
-    const { delivery: d, endpoint, event } = await deps.deliveries.loadForAttempt(scope, ids.eventId, ids.endpointId);
+    return msg && ids ? { msg, ids, scope: { account: msg.account, livemode: msg.livemode } } : undefined;
+  }
+
+  async function handle(record: SQSRecord, named: NonNullable<ReturnType<typeof read>>, context: DeliveryContext, receivedMs: number): Promise<Outcome> {
+    const { msg, scope } = named;
+    const { delivery: d, endpoint, event } = context;
     // Gone (TTL), finished, or superseded by a resend: this message has nothing left to do.
     if (!d || d.status !== 'pending' || d.generation !== msg.generation) return 'done';
     if (!endpoint || endpoint.deleted_at !== undefined) return stop(d, 'endpoint_deleted');
@@ -247,13 +248,36 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
   return async (batch: SQSEvent): Promise<SQSBatchResponse> => {
     const receivedMs = now();
     const failures: SQSBatchResponse['batchItemFailures'] = [];
+    const fail = (record: SQSRecord, err: unknown) => {
+      log(JSON.stringify({ level: 'error', message: 'webhook delivery failed', messageId: record.messageId, error: err instanceof Error ? err.stack : String(err) }));
+      failures.push({ itemIdentifier: record.messageId });
+    };
+    const readable: { record: SQSRecord; named: NonNullable<ReturnType<typeof read>> }[] = [];
     await Promise.all(
       batch.Records.map(async (record) => {
+        const named = read(record);
+        if (named) return readable.push({ record, named });
         try {
-          if ((await handle(record, receivedMs)) === 'keep') failures.push({ itemIdentifier: record.messageId });
+          await deps.queue.deadLetter({ reason: 'The delivery queue message could not be read.', body: record.body });
         } catch (err) {
-          log(JSON.stringify({ level: 'error', message: 'webhook delivery failed', messageId: record.messageId, error: err instanceof Error ? err.stack : String(err) }));
-          failures.push({ itemIdentifier: record.messageId });
+          fail(record, err);
+        }
+      }),
+    );
+    // Every message's delivery, endpoint and event in one read for the whole batch.
+    let contexts: DeliveryContext[];
+    try {
+      contexts = await deps.deliveries.loadManyForAttempts(readable.map(({ named }) => ({ scope: named.scope, ...named.ids })));
+    } catch (err) {
+      for (const { record } of readable) fail(record, err);
+      return { batchItemFailures: failures };
+    }
+    await Promise.all(
+      readable.map(async ({ record, named }, i) => {
+        try {
+          if ((await handle(record, named, contexts[i], receivedMs)) === 'keep') failures.push({ itemIdentifier: record.messageId });
+        } catch (err) {
+          fail(record, err);
         }
       }),
     );
