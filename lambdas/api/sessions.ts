@@ -18,11 +18,9 @@ import {
   checkTypeParams,
   newSession,
   parseExpand,
-  redactedRefusal,
-  refusal,
   renderSession,
 } from '../domain/session.js';
-import { type Action, STATUSES, isAllowed } from '../domain/state-machine.js';
+import { type Action, STATUSES } from '../domain/state-machine.js';
 import { type IdempotentRequest, type IdempotencyStore, IdempotencyKeyTaken } from '../store/idempotency.js';
 import { type KeyedWrite, type ListQuery, type SessionStore, StaleSession } from '../store/session-store.js';
 import { type ReplayEntry, replayName, shortFingerprint } from '../domain/saved-results.js';
