@@ -1,5 +1,6 @@
 import { ApiError } from '../domain/errors.js';
-import type { SavedKeyRef } from '../domain/session.js';
+import { type SavedKeyRef, type SessionRecord, redactRenderedSession } from '../domain/session.js';
+import { type ReplayEntry, sessionAsOf, shortFingerprint } from '../domain/saved-results.js';
 import { IDEMPOTENCY_TTL_SECONDS, type IdempotentRequest, type IdempotencyStore, IdempotencyKeyTaken, resolve, type SavedResult } from '../store/idempotency.js';
 import type { HttpResponse } from './http.js';
 import type { CallContext } from './sessions.js';
@@ -12,24 +13,56 @@ import type { CallContext } from './sessions.js';
  * the same transaction as the change they describe.
  */
 
+const keyMismatch = (req: IdempotentRequest) =>
+  new ApiError(
+    400,
+    'idempotency_error',
+    `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${req.key}' if you meant to execute a different request.`,
+    { shouldRetry: false },
+  );
+
+const keyInFlight = (req: IdempotentRequest) =>
+  new ApiError(
+    409,
+    'idempotency_error',
+    `There is currently another in-progress request using the idempotency key '${req.key}'. Retry this request in a moment to get its result.`,
+    { code: 'idempotency_key_in_use', shouldRetry: true },
+  );
+
+const replayed = (status: number, body: unknown): HttpResponse => ({ status, body, headers: { 'idempotent-replayed': 'true' } });
+
 /** Turns a saved result into the response for a repeated key, or its refusal. */
 export function answerFromSaved(saved: SavedResult, req: IdempotentRequest): HttpResponse {
   const r = resolve(saved, req);
-  if (r.kind === 'mismatch')
-    throw new ApiError(
-      400,
-      'idempotency_error',
-      `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${req.key}' if you meant to execute a different request.`,
-      { shouldRetry: false },
-    );
-  if (r.kind === 'in_flight')
-    throw new ApiError(
-      409,
-      'idempotency_error',
-      `There is currently another in-progress request using the idempotency key '${req.key}'. Retry this request in a moment to get its result.`,
-      { code: 'idempotency_key_in_use', shouldRetry: true },
-    );
-  return { status: r.status, body: r.body, headers: { 'idempotent-replayed': 'true' } };
+  if (r.kind === 'mismatch') throw keyMismatch(req);
+  if (r.kind === 'in_flight') throw keyInFlight(req);
+  return replayed(r.status, r.body);
+}
+
+/**
+ * Turns a result saved on the session item into the response for a repeated
+ * key: other parameters are refused, a result saved after this request began
+ * belongs to a concurrent request (409, its retry gets the replay), a refusal
+ * is given as it was, and a change's response is the session as that change
+ * left it (`sessionAsOf`), rendered by `render` at the time it was first given.
+ * Once the session is redacted, the replay holds no personal data.
+ */
+export async function answerFromEntry(
+  entry: ReplayEntry,
+  req: IdempotentRequest,
+  session: SessionRecord,
+  render: (s: SessionRecord, atMs: number) => Promise<Record<string, unknown>>,
+  savedElsewhere: () => Promise<SavedResult | undefined>,
+): Promise<HttpResponse> {
+  if (entry.f !== shortFingerprint(req.fingerprint)) throw keyMismatch(req);
+  if (entry.t >= req.startedMs) throw keyInFlight(req);
+  if (entry.e !== undefined) return replayed(entry.s, JSON.parse(entry.e));
+  if (entry.i) {
+    const saved = await savedElsewhere();
+    if (saved) return answerFromSaved(saved, req);
+  }
+  const body = await render(sessionAsOf(session, entry.t), entry.t);
+  return replayed(entry.s, session.redaction ? redactRenderedSession(body) : body);
 }
 
 /** Saves a refusal (4xx that the endpoint decided) under the key, then raises it. */

@@ -18,18 +18,17 @@ import {
   checkTypeParams,
   newSession,
   parseExpand,
-  redactedRefusal,
-  refusal,
   renderSession,
 } from '../domain/session.js';
-import { type Action, STATUSES, isAllowed } from '../domain/state-machine.js';
+import { type Action, STATUSES } from '../domain/state-machine.js';
 import { type IdempotentRequest, type IdempotencyStore, IdempotencyKeyTaken } from '../store/idempotency.js';
-import { type ListQuery, type SessionStore, StaleSession } from '../store/session-store.js';
+import { type KeyedWrite, type ListQuery, type SessionStore, StaleSession } from '../store/session-store.js';
+import { type ReplayEntry, replayName, shortFingerprint } from '../domain/saved-results.js';
 import type { FileStore } from '../store/file-store.js';
 import type { ReportStore } from '../store/report-store.js';
 import { type ReportRecord, redactReport, renderReport } from '../domain/report.js';
 import type { HttpResponse } from './http.js';
-import { answerFromSaved, saveRefusal, withSavedKey } from './idempotent.js';
+import { answerFromEntry, answerFromSaved, saveRefusal, withSavedKey } from './idempotent.js';
 import { flowForSession } from './flows.js';
 import type { FlowStore } from '../store/flow-store.js';
 import { presetOf } from '../domain/verification-flow.js';
@@ -92,6 +91,10 @@ export async function createSession(deps: SessionDeps, ctx: CallContext, raw: un
     flow,
   });
   session.saved_keys = withSavedKey(undefined, ctx.idempotency, ctx.nowMs);
+  // The key is named on the item too (its result is in its own record), so that
+  // reusing it for a change of this session is seen as a reuse.
+  if (ctx.idempotency)
+    session.replays = { [replayName(ctx.idempotency.key)]: { f: shortFingerprint(ctx.idempotency.fingerprint), s: 200, t: ctx.nowMs, i: 1 } };
   const body = await render(deps, session, ctx, expand);
   try {
     await deps.sessions.commit(
@@ -115,10 +118,13 @@ export async function retrieveSession(deps: SessionDeps, ctx: CallContext, id: s
 }
 
 /**
- * A change of an existing session. Without an Idempotency-Key, `fastPath` (one
- * UpdateItem) does it when it can. Otherwise it is a read (the session and the
- * key's saved result in one BatchGetItem), the change computed by the domain,
- * and one conditional write, retried from the read if another writer won.
+ * A change of an existing session. `fastPath` (one UpdateItem, no read) does
+ * it when it can; with an Idempotency-Key the same UpdateItem saves the result
+ * on the session item (domain/saved-results.ts), and a refused condition
+ * returns the item, which tells a replay, a mismatch or a refused transition
+ * apart. Otherwise it is a read (the session and the key's separate saved
+ * result in one BatchGetItem), the change computed by the domain, and one
+ * conditional write, retried from the read if another writer won.
  */
 async function changeSession(
   deps: SessionDeps,
@@ -127,19 +133,56 @@ async function changeSession(
   action: Action,
   expand: Set<string>,
   compute: (s: SessionRecord, stamp: ChangeStamp) => SessionRecord,
-  fastPath?: () => Promise<SessionRecord>,
+  fastPath?: (keyed?: KeyedWrite) => Promise<SessionRecord>,
 ): Promise<HttpResponse> {
   const key = ctx.idempotency;
   if (!isTimeOrderedId(id, 'vs')) return saveRefusal(deps, ctx, sessionMissing(id));
-  if (!key && fastPath) {
+  const name = key && replayName(key.key);
+  // An expanded report is read from its own item: such a response is saved whole, in a separate record.
+  const savedWhole = expand.has('last_verification_report');
+  const entryOf = (status: number, extra: Partial<ReplayEntry> = {}): ReplayEntry => ({
+    f: shortFingerprint(key!.fingerprint),
+    s: status,
+    t: ctx.nowMs,
+    ...extra,
+  });
+  const fromEntry = (entry: ReplayEntry, session: SessionRecord) =>
+    answerFromEntry(
+      entry,
+      key!,
+      session,
+      (s, atMs) => render(deps, s, { ...ctx, nowMs: atMs }, expand),
+      () => deps.idempotency.get(ctx.scope, key!.key, ctx.nowMs),
+    );
+  /** A refusal, saved on the item when the item keeps results, else in a record of its own; then raised. */
+  const refuse = async (err: unknown, session: SessionRecord | undefined): Promise<HttpResponse> => {
+    if (!(key && err instanceof ApiError && session?.replays !== undefined)) return saveRefusal(deps, ctx, err);
     try {
-      return { status: 200, body: await render(deps, await fastPath(), ctx, expand) };
+      await deps.sessions.saveEntry(ctx.scope, id, name!, entryOf(err.status, { e: JSON.stringify(err.toBody()) }));
+    } catch (saveErr) {
+      const saved = saveErr instanceof StaleSession ? saveErr.current?.replays?.[name!] : undefined;
+      if (saved) return fromEntry(saved, saveErr instanceof StaleSession ? saveErr.current! : session); // a concurrent request with the key
+      throw saveErr;
+    }
+    throw err;
+  };
+  if (fastPath && !(key && savedWhole)) {
+    try {
+      const next = await fastPath(key && { name: name!, entry: entryOf(200) });
+      return { status: 200, body: await render(deps, next, ctx, expand) };
     } catch (err) {
       if (!(err instanceof StaleSession)) throw err;
-      if (!err.current) throw sessionMissing(id);
-      if (!isAllowed(action, err.current.status)) throw refusal(action, err.current.status);
-      if (err.current.redaction) throw redactedRefusal(action);
-      // Allowed status but the fast path's condition failed: fall back to read-modify-write.
+      const current = err.current;
+      if (!current) return refuse(sessionMissing(id), undefined);
+      const saved = name ? current.replays?.[name] : undefined;
+      if (saved) return fromEntry(saved, current);
+      try {
+        compute(current, stampOf(ctx));
+      } catch (refused) {
+        return refuse(refused, current);
+      }
+      // Allowed, but the fast path's condition failed (metadata limit near, saved results to keep,
+      // a session stored before results moved onto the item): read-modify-write.
     }
   }
   for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
@@ -148,6 +191,8 @@ async function changeSession(
       const read = await deps.sessions.getWithSavedResult(ctx.scope, id, key.key, ctx.nowMs);
       if (read.saved) return answerFromSaved(read.saved, key);
       session = read.session;
+      const saved = session?.replays?.[name!];
+      if (saved && session) return fromEntry(saved, session);
     } else {
       session = await deps.sessions.get(ctx.scope, id);
     }
@@ -156,12 +201,19 @@ async function changeSession(
       if (!session) throw sessionMissing(id);
       next = compute(session, stampOf(ctx));
     } catch (err) {
-      return saveRefusal(deps, ctx, err);
+      return refuse(err, session);
     }
-    next.saved_keys = withSavedKey(session.saved_keys, key, ctx.nowMs);
+    // Results are kept on the item when it keeps them; a response with the report expanded is saved whole beside it.
+    const onItem = key && next.replays !== undefined;
+    if (onItem) next.replays![name!] = entryOf(200, savedWhole ? { i: 1 } : {});
+    if (!onItem || savedWhole) next.saved_keys = withSavedKey(session.saved_keys, key, ctx.nowMs);
     const body = await render(deps, next, ctx, expand);
     try {
-      await deps.sessions.commit(next, { action, version: session.version }, key && { req: key, status: 200, body, nowMs: ctx.nowMs });
+      await deps.sessions.commit(
+        next,
+        { action, version: session.version },
+        key && (!onItem || savedWhole) ? { req: key, status: 200, body, nowMs: ctx.nowMs } : undefined,
+      );
       return { status: 200, body };
     } catch (err) {
       if (err instanceof IdempotencyKeyTaken) return answerFromSaved(err.saved, key!);
@@ -180,14 +232,14 @@ async function changeSession(
 export async function updateSession(deps: SessionDeps, ctx: CallContext, id: string, raw: unknown): Promise<HttpResponse> {
   const params = parseParams<UpdateParams>(UPDATE_PARAMS, raw);
   const expand = parseExpand(params.expand);
-  return changeSession(deps, ctx, id, 'update', expand, (s, stamp) => applyUpdate(s, params, stamp), () =>
-    deps.sessions.updateFields(ctx.scope, id, params, stampOf(ctx)),
+  return changeSession(deps, ctx, id, 'update', expand, (s, stamp) => applyUpdate(s, params, stamp), (keyed) =>
+    deps.sessions.updateFields(ctx.scope, id, params, stampOf(ctx), keyed),
   );
 }
 
 export async function cancelSession(deps: SessionDeps, ctx: CallContext, id: string, raw: unknown): Promise<HttpResponse> {
   const { expand } = parseParams<{ expand?: string[] }>(EXPAND_ONLY_PARAMS, raw);
-  return changeSession(deps, ctx, id, 'cancel', parseExpand(expand), applyCancel, () => deps.sessions.cancel(ctx.scope, id, stampOf(ctx)));
+  return changeSession(deps, ctx, id, 'cancel', parseExpand(expand), applyCancel, (keyed) => deps.sessions.cancel(ctx.scope, id, stampOf(ctx), keyed));
 }
 
 /**

@@ -2,6 +2,7 @@ import { ApiError, invalidRequest } from './errors.js';
 import { type VerifiedOutputs, redactRenderedReport, redactVerifiedOutputs } from './report.js';
 import { METADATA_LIMITS, arrayOf, bool, metadata, obj, oneOf, str, url } from './params.js';
 import { clientSecretFor, newSecretSeed, pageUrlFor } from './secrets.js';
+import { type ReplayEntry, carrySavedResults } from './saved-results.js';
 import { INITIAL_STATUS, REFUSED_WHILE_REDACTING, type Action, type Status, nextStatus, refusalMessage } from './state-machine.js';
 
 export const SESSION_TYPES = ['document', 'id_number'] as const;
@@ -91,6 +92,13 @@ export interface SessionRecord {
    * they expire: redaction rewrites exactly these, without a scan.
    */
   saved_keys?: SavedKeyRef[];
+  /**
+   * Results of keyed changes of this session, by the key's hash, and the
+   * previous values later writes overwrote (see domain/saved-results.ts).
+   * Absent on sessions stored before results moved onto the item.
+   */
+  replays?: Record<string, ReplayEntry>;
+  undo?: Record<string, unknown>;
   /** Every report of this session (one per attempt): redaction rewrites exactly these. */
   report_ids?: string[];
   /** Every recorded file of this session (the Files API's `file_...`): redaction deletes exactly these. */
@@ -305,6 +313,8 @@ export function newSession(
     state_since_ms: ctx.nowMs,
     last_request: ctx.request,
     submission: null,
+    replays: {},
+    undo: {},
   };
 }
 
@@ -335,6 +345,7 @@ export function transition(
   next.updated_ms = stamp.updated_ms;
   if (next.status !== session.status || next.redaction?.status !== session.redaction?.status) next.state_since_ms = stamp.updated_ms;
   next.last_request = stamp.last_request;
+  carrySavedResults(session, next, stamp.updated_ms);
   return next;
 }
 
@@ -430,9 +441,10 @@ export function renderSession(s: SessionRecord, ctx: RenderContext) {
     last_error: s.last_error,
     last_verification_report: s.last_verification_report,
     livemode: s.livemode,
-    metadata: s.metadata,
-    options: s.options,
-    provided_details: s.provided_details,
+    // In key order: a stored map comes back in any order, and a replayed response must equal the first byte for byte.
+    metadata: sortKeysDeep(s.metadata),
+    options: sortKeysDeep(s.options),
+    provided_details: sortKeysDeep(s.provided_details),
     redaction: s.redaction,
     related_customer: s.related_customer,
     related_customer_account: s.related_customer_account,

@@ -80,7 +80,8 @@ export const PERSONAL_DATA_COPIES: { name: string; redact: (c: CopyContext) => P
     },
   },
   {
-    // Listed on the session item (saved_keys), written with each keyed change.
+    // Saved results in records of their own (keyed creates, and changes saved before results moved onto the
+    // session item), listed on the item (saved_keys). Results kept on the item are scrubbed with it (saved-results.ts).
     name: 'saved Idempotency-Key results',
     redact: ({ deps, scope, session, nowMs }) => {
       const keys = (session.saved_keys ?? []).filter((k) => k.expires_at * 1000 > nowMs).map((k) => k.key);

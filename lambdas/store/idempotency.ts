@@ -10,6 +10,11 @@ import { batchGetAll, errorName, itemOnConditionFailure } from './dynamo.js';
  * body) is saved for 24 hours under (account, mode, key) and replayed for the
  * same key; the same key with other parameters is refused.
  *
+ * This record is for creates and the other endpoints (files, webhook endpoints,
+ * event resends). Keyed updates, cancels and redactions of a session save their
+ * result on the session item instead, in the write that makes the change
+ * (domain/saved-results.ts).
+ *
  * Saving costs no extra request: the record is written in the SAME
  * TransactWriteItems as the session change it describes, so a change and its
  * saved result exist together or not at all. The body is gzipped to keep the

@@ -19,6 +19,7 @@ import {
   putSavedResult,
 } from './idempotency.js';
 import { SESSION_SK_PREFIX, SWEEP_INDEX } from './table.js';
+import { MAX_REPLAY_ENTRIES, MAX_UNDO_RECORDS, type ReplayEntry, undoName } from '../domain/saved-results.js';
 import { type CreatedFilter, queryTimeOrderedPage } from './time-ordered-list.js';
 
 /** Partition of one account in one mode. */
@@ -50,6 +51,16 @@ export function transitionCondition(action: Action, expectedVersion?: number) {
     expression += ' AND #version = :expectedVersion';
   }
   return { expression, names, values };
+}
+
+/**
+ * A keyed change made without a read: its result is saved on the session item
+ * under `name` (see domain/saved-results.ts) by the same UpdateItem.
+ */
+export interface KeyedWrite {
+  /** The key's name on the item (replayName). */
+  name: string;
+  entry: ReplayEntry;
 }
 
 /** The session changed between read and write, or its status forbids the action. */
@@ -237,16 +248,17 @@ export class SessionStore {
    * Cancels with one UpdateItem; the condition comes from the state machine.
    * Returns the new session, or throws StaleSession with the current one.
    */
-  async cancel(scope: Scope, id: string, stamp: ChangeStamp): Promise<SessionRecord> {
+  async cancel(scope: Scope, id: string, stamp: ChangeStamp, keyed?: KeyedWrite): Promise<SessionRecord> {
     const cond = transitionCondition('cancel');
     const to = nextStatus('cancel', 'requires_input')!;
-    return this.update_(scope, id, stamp, {
+    return this.update_(scope, id, stamp, keyed, {
       // A new state: the sweep index entry moves with it.
       set: ['#status = :to', '#sweepPk = :sweepPk', '#sweepAt = :updatedMs', '#stateSince = :updatedMs'],
       remove: [],
       condition: cond.expression,
       names: { ...cond.names, '#sweepPk': SWEEP_INDEX.partitionKey, '#sweepAt': SWEEP_INDEX.sortKey, '#stateSince': 'state_since_ms' },
       values: { ...cond.values, ':to': to, ':sweepPk': sweepPartition(to, sweepShard(id)) },
+      undo: [['status', '#status']],
     });
   }
 
@@ -257,22 +269,26 @@ export class SessionStore {
    * new); when it is close, StaleSession hands the caller the current item for an
    * exact read-modify-write.
    */
-  async updateFields(scope: Scope, id: string, params: UpdateParams, stamp: ChangeStamp): Promise<SessionRecord> {
+  async updateFields(scope: Scope, id: string, params: UpdateParams, stamp: ChangeStamp, keyed?: KeyedWrite): Promise<SessionRecord> {
     const cond = transitionCondition('update');
     const names: Record<string, string> = { ...cond.names };
     const values: Record<string, unknown> = { ...cond.values };
     const set: string[] = [];
     const remove: string[] = [];
+    // What each change overwrites, for the results of earlier keyed changes (field, its current value).
+    const undo: [string, string][] = [];
     let condition = cond.expression;
     if (params.type) {
       names['#type'] = 'type';
       values[':type'] = params.type;
       set.push('#type = :type');
+      undo.push(['type', '#type']);
     }
     if (params.options !== undefined) {
       names['#options'] = 'options';
       values[':options'] = params.options?.document ? { document: stripNull(params.options.document) } : {};
       set.push('#options = :options');
+      undo.push(['options', '#options']);
     }
     if (params.type || params.options !== undefined) {
       // A session made from a verification flow keeps the flow's type and options: the read-modify-write path refuses it.
@@ -283,16 +299,19 @@ export class SessionStore {
       names['#pd'] = 'provided_details';
       values[':pd'] = params.provided_details ? stripNull(params.provided_details) : null;
       set.push('#pd = :pd');
+      undo.push(['provided_details', '#pd']);
     }
     if (params.metadata !== undefined) {
       names['#md'] = 'metadata';
       if (params.metadata === null) {
         values[':emptyMap'] = {};
         set.push('#md = :emptyMap');
+        undo.push(['metadata', '#md']);
       } else {
         let added = 0;
         Object.entries(params.metadata).forEach(([k, v], i) => {
           names[`#mk${i}`] = k;
+          undo.push([`md|${k}`, `if_not_exists(#md.#mk${i}, :absent)`]);
           if (v === null) remove.push(`#md.#mk${i}`);
           else {
             values[`:mv${i}`] = v;
@@ -306,32 +325,93 @@ export class SessionStore {
         }
       }
     }
-    return this.update_(scope, id, stamp, { set, remove, condition, names, values });
+    return this.update_(scope, id, stamp, keyed, { set, remove, condition, names, values, undo });
   }
 
-  /** One UpdateItem that also bumps the version and records who changed the session when. */
+  /**
+   * One UpdateItem that also bumps the version and records who changed the
+   * session when. Keyed: it also saves the result's entry and the values it
+   * overwrites (for earlier keyed results), on the condition that the key has
+   * no entry yet. Not keyed: only when the item holds no saved results (their
+   * undo records would be missing), else StaleSession sends the caller to the
+   * read-modify-write path, which keeps them.
+   */
   private async update_(
     scope: Scope,
     id: string,
     stamp: ChangeStamp,
-    expr: { set: string[]; remove: string[]; condition: string; names: Record<string, string>; values: Record<string, unknown> },
+    keyed: KeyedWrite | undefined,
+    expr: {
+      set: string[];
+      remove: string[];
+      condition: string;
+      names: Record<string, string>;
+      values: Record<string, unknown>;
+      undo: [string, string][];
+    },
   ): Promise<SessionRecord> {
     const set = ['#version = #version + :one', '#updatedMs = :updatedMs', '#lastRequest = :lastRequest', ...expr.set];
+    const names: Record<string, string> = { ...expr.names, '#replays': 'replays' };
+    const values: Record<string, unknown> = { ...expr.values };
+    let condition = expr.condition;
+    if (keyed) {
+      names['#undo'] = 'undo';
+      names['#rk'] = keyed.name;
+      values[':entry'] = keyed.entry;
+      values[':maxReplays'] = MAX_REPLAY_ENTRIES;
+      values[':maxUndo'] = MAX_UNDO_RECORDS - expr.undo.length;
+      set.push('#replays.#rk = :entry');
+      if (expr.undo.some(([, current]) => current.includes(':absent'))) values[':absent'] = null;
+      expr.undo.forEach(([field, current], i) => {
+        names[`#ud${i}`] = undoName(stamp.updated_ms, keyed.name.slice(0, 4), field);
+        set.push(`#undo.#ud${i} = ${current}`);
+      });
+      condition += ' AND attribute_not_exists(#replays.#rk) AND size(#replays) < :maxReplays AND size(#undo) <= :maxUndo';
+    } else {
+      values[':noEntries'] = 0;
+      condition += ' AND (attribute_not_exists(#replays) OR size(#replays) = :noEntries)';
+    }
     try {
       const r = await this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: sessionKey(scope, id),
           UpdateExpression: `SET ${set.join(', ')}${expr.remove.length ? ` REMOVE ${expr.remove.join(', ')}` : ''}`,
-          ExpressionAttributeNames: { ...expr.names, '#version': 'version', '#updatedMs': 'updated_ms', '#lastRequest': 'last_request' },
-          ExpressionAttributeValues: { ...expr.values, ':one': 1, ':updatedMs': stamp.updated_ms, ':lastRequest': stamp.last_request },
-          ConditionExpression: `attribute_exists(pk) AND ${expr.condition}`,
+          ExpressionAttributeNames: { ...names, '#version': 'version', '#updatedMs': 'updated_ms', '#lastRequest': 'last_request' },
+          ExpressionAttributeValues: { ...values, ':one': 1, ':updatedMs': stamp.updated_ms, ':lastRequest': stamp.last_request },
+          ConditionExpression: `attribute_exists(pk) AND ${condition}`,
           ReturnValues: 'ALL_NEW',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           ReturnConsumedCapacity: 'TOTAL',
         }),
       );
       return fromItem_(r.Attributes)!;
+    } catch (err) {
+      if (errorName(err) === 'ConditionalCheckFailedException') throw new StaleSession(fromItem_(itemOnConditionFailure(err)));
+      throw err;
+    }
+  }
+
+  /**
+   * Saves a result that changed nothing (a refusal) on the session item, if
+   * the key has no entry there yet. Throws StaleSession with the current
+   * session when the key already has an entry (or the item is missing or
+   * keeps no entries).
+   */
+  async saveEntry(scope: Scope, id: string, name: string, entry: ReplayEntry): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: sessionKey(scope, id),
+          UpdateExpression: 'SET #replays.#rk = :entry',
+          ConditionExpression: 'attribute_exists(#replays) AND attribute_not_exists(#replays.#rk)',
+          ExpressionAttributeNames: { '#replays': 'replays', '#rk': name },
+          ExpressionAttributeValues: { ':entry': entry },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
     } catch (err) {
       if (errorName(err) === 'ConditionalCheckFailedException') throw new StaleSession(fromItem_(itemOnConditionFailure(err)));
       throw err;
