@@ -12,7 +12,7 @@ import { type ReportDeps, listReports, retrieveReport } from './reports.js';
 import { type FileDeps, createFileLink, fileContents, followFileLink, retrieveFile, retrieveFileLink } from './files.js';
 import { type VerifyDeps, createUploads, showPage, submitWithClientSecret, submitWithUrlToken } from './verify.js';
 import { type HttpRequest, type HttpResponse, bodyParams, errorResponse, maskPath, queryParams, requestFromEvent, toResult } from './http.js';
-import { logger, observe, recordMetric } from '../observability/powertools.js';
+import { errorForLog, logger, observe, recordMetric } from '../observability/powertools.js';
 import { METRIC } from '../observability/metric-names.js';
 import { type RequestRateLimiter, rateLimited } from './rate-limit.js';
 import {
@@ -200,7 +200,7 @@ export function createApiHandler(deps: ApiDeps) {
         res = errorResponse(err);
       } else {
         // Details go to the log, never to the caller.
-        logger.error('request failed', { request_id: req.requestId, path: maskPath(req.path), error: err as Error });
+        logger.error('request failed', { request_id: req.requestId, path: maskPath(req.path), error: errorForLog(err) });
         res = errorResponse(internalError());
       }
     }

@@ -113,3 +113,12 @@ export function logLine(line: string): void {
   else if (level === 'debug') logger.debug(text, rest);
   else logger.info(text, rest);
 }
+
+/**
+ * A caught error as a log attribute: name, message and stack only. Powertools
+ * would also log the error's own properties, and an AWS SDK error can carry
+ * the item it was about (a conditional write's old item: personal data).
+ */
+export function errorForLog(err: unknown): { name: string; message: string; stack?: string } {
+  return err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : { name: 'Error', message: String(err) };
+}
