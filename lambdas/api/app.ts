@@ -12,7 +12,7 @@ import { type ReportDeps, listReports, retrieveReport } from './reports.js';
 import { type FileDeps, createFileLink, fileContents, followFileLink, retrieveFile, retrieveFileLink } from './files.js';
 import { type VerifyDeps, createUploads, showPage, submitWithClientSecret, submitWithUrlToken } from './verify.js';
 import { type HttpRequest, type HttpResponse, bodyParams, errorResponse, maskPath, queryParams, requestFromEvent, toResult } from './http.js';
-import { errorForLog, logger, observe, recordMetric } from '../observability/powertools.js';
+import { errorForLog, logger, observe, recordMetric, withMetricsFlushed } from '../observability/powertools.js';
 import { METRIC } from '../observability/metric-names.js';
 import { type RequestRateLimiter, rateLimited } from './rate-limit.js';
 import {
@@ -187,7 +187,7 @@ async function route(deps: ApiDeps, req: HttpRequest, seen: { scope?: Scope }): 
 
 /** The API Lambda handler: one function serves every route of the HTTP API. */
 export function createApiHandler(deps: ApiDeps) {
-  const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>().handler(async (event) => {
+  const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>().handler((event) => withMetricsFlushed(async () => {
     const req = requestFromEvent(event, newRequestId());
     logger.appendKeys({ request_id: req.requestId });
     const started = Date.now();
@@ -218,7 +218,7 @@ export function createApiHandler(deps: ApiDeps) {
         ms: Date.now() - started,
       });
     return toResult(res, req);
-  });
+  }));
   return observe(handler);
 }
 

@@ -3,7 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy, { type MiddlewareObj } from '@middy/core';
+import middy from '@middy/core';
 import { METRICS_NAMESPACE, METRICS_SERVICE, type MetricName } from './metric-names.js';
 
 /**
@@ -61,28 +61,30 @@ export function flushMetrics(): void {
   if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
 }
 
-/** A middy middleware that flushes the metrics when the handler returns or throws. */
-export const publishMetrics = (): MiddlewareObj => ({
-  after: () => flushMetrics(),
-  onError: () => flushMetrics(),
-});
-
 /**
  * The Powertools middlewares every function's handler goes through: the Lambda
  * context (request id, cold start) on each log line, with keys appended by the
  * handler dropped after the invocation; the handler's X-Ray subsegment; the
- * metrics flushed at the end.
+ * handler itself flushes the metrics (withMetricsFlushed).
  */
 export function observe<H extends middy.MiddyfiedHandler<any, any>>(handler: H): H {
   return handler
     .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(captureLambdaHandler(tracer, { captureResponse: false }))
-    .use(publishMetrics()) as H;
+    .use(captureLambdaHandler(tracer, { captureResponse: false })) as H;
 }
 
 /** A plain async handler, wrapped in middy with the middlewares of `observe`. */
 export function instrumented<E, R>(handler: (event: E) => Promise<R>) {
-  return observe(middy<E, R>().handler((event: E) => handler(event)));
+  return observe(middy<E, R>().handler((event: E) => withMetricsFlushed(() => handler(event))));
+}
+
+/** Runs a handler's work and prints its metrics when it ends, returned or thrown. */
+export async function withMetricsFlushed<R>(work: () => Promise<R>): Promise<R> {
+  try {
+    return await work();
+  } finally {
+    flushMetrics();
+  }
 }
 
 /**
