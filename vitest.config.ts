@@ -12,6 +12,8 @@ export default defineConfig({
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       // The API's one-line-per-request access log is noise in test output.
       API_ACCESS_LOG: 'off',
+      // No EMF metric lines in test output; the metrics tests turn them on for themselves.
+      POWERTOOLS_METRICS_DISABLED: 'true',
     },
   },
 });

@@ -6,7 +6,9 @@
  *   RETENTION_DAYS    redact sessions verified or canceled longer than this (default: never)
  *   ABANDON_AFTER_DAYS cancel (last_error abandoned) sessions awaiting input untouched longer than this (default: never)
  *   SWEEP_INTERVAL_SECONDS how often those sweeps and the stuck-checks sweep run (default 60)
+ *   API_RATE_LIMIT_TEST requests per second per account before 429 rate_limit (default: no limit)
  */
+import '../local/quiet-metrics.js';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +16,7 @@ import { JavaMissingError } from '../local/dynamodb.js';
 import { LOCAL_STATE_FILE } from '../local/state-file.js';
 import { startLocalService } from '../local/service.js';
 import { daysSetting } from '../lambdas/sweep/sweeper.js';
+import { rateLimitFromEnv } from '../lambdas/api/rate-limit.js';
 
 async function main() {
   // The SDK's notice about future Node versions is not for users of `npm start`.
@@ -27,7 +30,10 @@ async function main() {
     throw new UsageError('LOCAL_SECRET_KEY must look like sk_test_ followed by 24 to 128 letters and digits.');
 
   let sweep;
+  let rateLimit;
   try {
+    // Off unless asked for: a local run serves one developer (and the benchmarks).
+    rateLimit = process.env.API_RATE_LIMIT_TEST ? rateLimitFromEnv(process.env, { livePerSecond: 0, testPerSecond: 0 }) : undefined;
     const interval = process.env.SWEEP_INTERVAL_SECONDS;
     if (interval !== undefined && !(Number(interval) > 0)) throw new Error(`SWEEP_INTERVAL_SECONDS must be a positive number, got '${interval}'`);
     sweep = {
@@ -39,7 +45,7 @@ async function main() {
     throw new UsageError((err as Error).message);
   }
 
-  const service = await startLocalService({ port, secretKey, dataDir, sweep, log: (l) => console.error(l) });
+  const service = await startLocalService({ port, secretKey, dataDir, sweep, rateLimit, log: (l) => console.error(l) });
   const { hostname } = new URL(service.baseUrl);
   console.log(`Verification sessions API: ${service.baseUrl}/v1/identity/verification_sessions
 Test secret key: ${service.secretKey}
@@ -59,7 +65,14 @@ Open a session's url in a browser to submit it (test mode: choose the outcome).
 Watch events as they happen: npm run events
 
 Ready. Ctrl-C stops the service.`);
-  writeFileSync(LOCAL_STATE_FILE, JSON.stringify({ baseUrl: service.baseUrl, secretKey: service.secretKey, pid: process.pid }), { mode: 0o600 });
+  writeFileSync(LOCAL_STATE_FILE, JSON.stringify({
+      baseUrl: service.baseUrl,
+      secretKey: service.secretKey,
+      pid: process.pid,
+      // For `npm run keys`, which writes to the table directly.
+      dynamoEndpoint: service.dynamoEndpoint,
+      tableName: service.tableName,
+    }), { mode: 0o600 });
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { API_VERSION } from '../lambdas/domain/api-version.js';
 import { createStreamPublisher } from '../lambdas/events/publisher.js';
 import { EventStore } from '../lambdas/store/event-store.js';
+import { type RateLimitSettings, RequestRateLimiter } from '../lambdas/api/rate-limit.js';
 
 export const LOCAL_TABLE = 'verification-sessions';
 
@@ -48,6 +49,10 @@ export interface LocalServiceOptions {
   filesAgainAfterSeconds?: number;
   /** Retention, abandonment and stuck-checks sweeps, and how often they run. */
   sweep?: LocalSweepOptions;
+  /** The per-account request rate limit (requests per second per mode); default: none. */
+  rateLimit?: RateLimitSettings;
+  /** How long the API trusts a key it has looked up (default KEY_CACHE_SECONDS): a revoked key works at most this long. */
+  keyCacheSeconds?: number;
 }
 
 export interface LocalService {
@@ -92,7 +97,7 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
     // The API's own client (observed by the benchmark) and one for the background workers.
     const apiDoc = documentClient(localClientConfig(endpoint), opts.observeDynamo);
     const doc = documentClient(localClientConfig(endpoint), opts.observeWorkers);
-    const apiKeys = new ApiKeyStore(apiDoc, tableName);
+    const apiKeys = new ApiKeyStore(apiDoc, tableName, { cacheSeconds: opts.keyCacheSeconds });
     const secretKey = opts.secretKey ?? newSecretKey(false);
     if (secretKey.startsWith('sk_live_')) throw new Error('The local service accepts test keys only (sk_test_...).');
     // A key kept in a persisted data directory keeps its account, and so its sessions.
@@ -109,6 +114,7 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
       flows: new FlowStore(apiDoc, tableName),
       fileRecords: new FileRecordStore(apiDoc, tableName),
       apiKeys,
+      rateLimiter: opts.rateLimit && new RequestRateLimiter(opts.rateLimit),
     };
 
     // Events: the table's stream -> the publisher handler -> the local bus -> the routes' queues.

@@ -12,6 +12,9 @@ import { type ReportDeps, listReports, retrieveReport } from './reports.js';
 import { type FileDeps, createFileLink, fileContents, followFileLink, retrieveFile, retrieveFileLink } from './files.js';
 import { type VerifyDeps, createUploads, showPage, submitWithClientSecret, submitWithUrlToken } from './verify.js';
 import { type HttpRequest, type HttpResponse, bodyParams, errorResponse, maskPath, queryParams, requestFromEvent, toResult } from './http.js';
+import { errorForLog, logger, observe, recordMetric, withMetricsFlushed } from '../observability/powertools.js';
+import { METRIC } from '../observability/metric-names.js';
+import { type RequestRateLimiter, rateLimited } from './rate-limit.js';
 import {
   type CallContext,
   type SessionDeps,
@@ -28,6 +31,8 @@ export interface ApiDeps extends SessionDeps, EventDeps, VerifyDeps, ReportDeps,
   /** Base URL of the hosted page; default: https:// + the request's domain. */
   pageBaseUrl?: string;
   now?: () => number;
+  /** The per-account request rate limit (rate-limit.ts); none when absent. */
+  rateLimiter?: RequestRateLimiter;
 }
 
 type RouteHandler = (deps: ApiDeps, ctx: CallContext, params: unknown, id: string) => Promise<HttpResponse>;
@@ -125,7 +130,7 @@ function decodedSegment(segment: string): string | undefined {
   }
 }
 
-async function route(deps: ApiDeps, req: HttpRequest): Promise<HttpResponse> {
+async function route(deps: ApiDeps, req: HttpRequest, seen: { scope?: Scope }): Promise<HttpResponse> {
   const nowMs = (deps.now ?? Date.now)();
   for (const r of PUBLIC_ROUTES) {
     const m = r.method === req.method ? r.pattern.exec(req.path) : null;
@@ -156,6 +161,13 @@ async function route(deps: ApiDeps, req: HttpRequest): Promise<HttpResponse> {
       { shouldRetry: false },
     );
   const scope = await authenticate(deps, req, nowMs);
+  seen.scope = scope;
+  // On every log line of this request from here on (the Lambda runs one request at a time).
+  logger.appendKeys({ account: scope.account, livemode: scope.livemode });
+  if (deps.rateLimiter && !deps.rateLimiter.take(scope, nowMs)) {
+    recordMetric(METRIC.rateLimited);
+    throw rateLimited();
+  }
   // Stripe's clients send DELETE parameters in the query string; curl users may send a body.
   const params = req.method === 'GET' ? queryParams(req) : req.method === 'DELETE' ? { ...queryParams(req), ...bodyParams(req) } : bodyParams(req);
   const key = req.method === 'POST' || req.method === 'DELETE' ? req.headers['idempotency-key'] : undefined;
@@ -175,25 +187,45 @@ async function route(deps: ApiDeps, req: HttpRequest): Promise<HttpResponse> {
 
 /** The API Lambda handler: one function serves every route of the HTTP API. */
 export function createApiHandler(deps: ApiDeps) {
-  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>().handler(async (event) => {
+  const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>().handler((event) => withMetricsFlushed(async () => {
     const req = requestFromEvent(event, newRequestId());
+    logger.appendKeys({ request_id: req.requestId });
     const started = Date.now();
+    const seen: { scope?: Scope } = {};
     let res: HttpResponse;
     try {
-      res = await route(deps, req);
+      res = await route(deps, req, seen);
     } catch (err) {
       if (err instanceof ApiError) {
         res = errorResponse(err);
       } else {
         // Details go to the log, never to the caller.
-        console.error(JSON.stringify({ level: 'error', requestId: req.requestId, error: err instanceof Error ? err.stack : String(err) }));
+        logger.error('request failed', { request_id: req.requestId, path: maskPath(req.path), error: errorForLog(err) });
         res = errorResponse(internalError());
       }
     }
+    const sessionId = sessionIdOf(req.path, res);
+    if (req.method === 'POST' && req.path === SESSIONS && res.status === 200 && !res.headers?.['idempotent-replayed'])
+      recordMetric(METRIC.sessionsCreated);
     if (process.env.API_ACCESS_LOG !== 'off')
-      console.log(
-        JSON.stringify({ level: 'info', requestId: req.requestId, method: req.method, path: maskPath(req.path), status: res.status, ms: Date.now() - started }),
-      );
+      logger.info('request', {
+        request_id: req.requestId,
+        ...(seen.scope && { account: seen.scope.account }),
+        ...(sessionId && { session_id: sessionId }),
+        method: req.method,
+        path: maskPath(req.path),
+        status: res.status,
+        ms: Date.now() - started,
+      });
     return toResult(res, req);
-  });
+  }));
+  return observe(handler);
+}
+
+/** The session a request was about: the one in its path, or the one its answer holds. */
+function sessionIdOf(path: string, res: HttpResponse): string | undefined {
+  const inPath = /\/(?:verification_sessions|verify)\/(vs_[0-9A-Za-z]+)/.exec(path)?.[1];
+  if (inPath) return inPath;
+  const body = res.body as { object?: unknown; id?: unknown } | undefined;
+  return body?.object === 'identity.verification_session' && typeof body.id === 'string' ? body.id : undefined;
 }

@@ -1,5 +1,5 @@
 import { S3Client } from '@aws-sdk/client-s3';
-import { ApiKeyStore } from '../store/api-keys.js';
+import { ApiKeyStore, keyCacheSecondsFromEnv } from '../store/api-keys.js';
 import { FileStore } from '../store/file-store.js';
 import { ReportStore } from '../store/report-store.js';
 import { FlowStore } from '../store/flow-store.js';
@@ -12,6 +12,8 @@ import { createApiHandler } from './app.js';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SqsDeliveryQueue } from '../webhooks/queue.js';
 import { webhookApiDeps } from './webhooks.js';
+import { RequestRateLimiter, rateLimitFromEnv } from './rate-limit.js';
+import { traced } from '../observability/powertools.js';
 
 // Clients are built once per Lambda container, outside the handler.
 const table = process.env.TABLE_NAME;
@@ -23,12 +25,15 @@ export const handler = createApiHandler({
   sessions: new SessionStore(doc, table),
   idempotency: new IdempotencyStore(doc, table),
   events: new EventStore(doc, table),
-  apiKeys: new ApiKeyStore(doc, table),
-  files: new FileStore(new S3Client({}), bucket),
+  // A revoked key stops working within API_KEY_CACHE_SECONDS (default 300).
+  apiKeys: new ApiKeyStore(doc, table, { cacheSeconds: keyCacheSecondsFromEnv(process.env.API_KEY_CACHE_SECONDS) }),
+  files: new FileStore(traced(new S3Client({})), bucket),
   reports: new ReportStore(doc, table),
   flows: new FlowStore(doc, table),
   fileRecords: new FileRecordStore(doc, table),
   pageBaseUrl: process.env.PAGE_BASE_URL || undefined,
+  // Per instance, in memory: API_RATE_LIMIT_LIVE / API_RATE_LIMIT_TEST requests per second (default 100 / 25).
+  rateLimiter: new RequestRateLimiter(rateLimitFromEnv(process.env)),
   // Resends go on the delivery queue. In Lambda, loopback is the function's own runtime API: never an endpoint.
-  webhooks: webhookApiDeps(doc, table, new SqsDeliveryQueue(new SQSClient({}), process.env.WEBHOOK_DELIVERY_QUEUE_URL), { allowLoopback: false }),
+  webhooks: webhookApiDeps(doc, table, new SqsDeliveryQueue(traced(new SQSClient({})), process.env.WEBHOOK_DELIVERY_QUEUE_URL), { allowLoopback: false }),
 });

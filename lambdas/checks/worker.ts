@@ -9,6 +9,8 @@ import { fileRecordItem } from '../store/file-record-store.js';
 import { reportItem } from '../store/report-store.js';
 import { type SessionStore, StaleSession } from '../store/session-store.js';
 import { type CheckProvider, type SubmissionInput, type TestOutcome, recordOutcome } from './provider.js';
+import { logLine, logger, recordMetric } from '../observability/powertools.js';
+import { METRIC } from '../observability/metric-names.js';
 
 export interface ChecksWorkerDeps {
   sessions: SessionStore;
@@ -35,7 +37,7 @@ type Outcome = 'done' | 'retry';
  */
 export function createChecksWorker(deps: ChecksWorkerDeps) {
   const now = deps.now ?? Date.now;
-  const log = deps.log ?? ((line: string) => console.log(line));
+  const log = deps.log ?? logLine;
 
   async function handle(record: SQSRecord): Promise<Outcome> {
     // A reference to the processing event (lambdas/events/routing.ts ROUTE_MESSAGE): the session is read from the table.
@@ -45,6 +47,7 @@ export function createChecksWorker(deps: ChecksWorkerDeps) {
     const scope = { account, livemode: envelope.detail.livemode };
     const session = await deps.sessions.get(scope, envelope.detail.data.object.id);
     if (!session || session.status !== 'processing' || !session.submission) return 'done';
+    logger.appendKeys({ account, session_id: session.id });
 
     const sub = session.submission;
     const dueMs = sub.submitted_ms + (sub.test?.delay_seconds ?? 0) * 1000;
@@ -66,6 +69,7 @@ export function createChecksWorker(deps: ChecksWorkerDeps) {
         : { result: 'verified' }
       : undefined;
     const provider = session.livemode ? deps.providers.live : deps.providers.test;
+    const checksStarted = Date.now();
     const outcome = await provider.check(
       {
         sessionId: session.id,
@@ -78,6 +82,7 @@ export function createChecksWorker(deps: ChecksWorkerDeps) {
       },
       checksFor(session),
     );
+    recordMetric(METRIC.checksDuration, Date.now() - checksStarted);
     // The report names the files that were stored (a test-mode submission may list
     // slots it never uploaded), and each gets a record for the Files API.
     const files: FileRefs = {};
@@ -133,6 +138,7 @@ export function createChecksWorker(deps: ChecksWorkerDeps) {
         current = latest;
       }
     }
+    recordMetric(METRIC.checksRuns, 1, { name: 'outcome', value: next.status === 'verified' ? 'verified' : 'requires_input' });
     log(JSON.stringify({ level: 'info', message: 'checks finished', session: session.id, status: next.status, report: result.report.id }));
     return 'done';
   }
@@ -143,6 +149,7 @@ export function createChecksWorker(deps: ChecksWorkerDeps) {
       try {
         if ((await handle(record)) === 'retry') failures.push({ itemIdentifier: record.messageId });
       } catch (err) {
+        recordMetric(METRIC.checksRuns, 1, { name: 'outcome', value: 'error' });
         log(JSON.stringify({ level: 'error', message: 'checks failed; the message will be retried', messageId: record.messageId, error: err instanceof Error ? err.message : String(err) }));
         failures.push({ itemIdentifier: record.messageId });
       }

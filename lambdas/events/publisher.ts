@@ -1,12 +1,14 @@
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { type EventRecord, eventsFromChange, redactEvent, renderEvent } from '../domain/event.js';
+import { type EventRecord, SESSION_EVENT_PREFIX, eventsFromChange, redactEvent, renderEvent } from '../domain/event.js';
 import type { SessionRecord } from '../domain/session.js';
 import type { EventStore } from '../store/event-store.js';
 import type { RedactionQueue } from '../redaction/queue.js';
 import { isSessionStreamRecord } from '../store/table.js';
 import { type BusEntry, type EventBus, PUT_EVENTS_MAX_BYTES, chunkEntries, putEventsEntrySize } from './bus.js';
 import { EVENT_SOURCE, accountResource } from './routing.js';
+import { logger, recordMetric } from '../observability/powertools.js';
+import { METRIC, type MetricName } from '../observability/metric-names.js';
 
 export interface PublisherDeps {
   events: EventStore;
@@ -59,7 +61,7 @@ export function toBusEntry(e: EventRecord): BusEntry {
   };
   const size = putEventsEntrySize(entry);
   if (size <= PUT_EVENTS_MAX_BYTES) return entry;
-  console.warn(JSON.stringify({ level: 'warn', message: 'event over the PutEvents limit sent by reference', event: e.id, type: e.type, bytes: size }));
+  logger.warn('event over the PutEvents limit sent by reference', { event: e.id, type: e.type, session_id: e.session_id, bytes: size });
   const { data, ...rest } = renderEvent(e);
   const object = { id: data.object.id, object: data.object.object };
   return { ...entry, detail: JSON.stringify({ ...rest, data: { object }, by_reference: true }) };
@@ -106,7 +108,7 @@ export function createStreamPublisher(deps: PublisherDeps) {
         for (const e of events) await deps.events.putIfAbsent(e);
         return true;
       } catch (err) {
-        console.error(JSON.stringify({ level: 'error', message: 'storing events failed', sequenceNumber: records[i].dynamodb?.SequenceNumber, error: String(err) }));
+        logger.error('storing events failed', { sequence_number: records[i].dynamodb?.SequenceNumber, session_id: afterImages[i]?.id, error: String(err) });
         return false;
       }
     });
@@ -121,7 +123,7 @@ export function createStreamPublisher(deps: PublisherDeps) {
       try {
         await deps.redactions.send(redactions.map(({ after }) => ({ kind: 'finish', account: after.account, livemode: after.livemode, session: after.id })));
       } catch (err) {
-        console.error(JSON.stringify({ level: 'error', message: 'requesting redactions failed', error: String(err) }));
+        logger.error('requesting redactions failed', { error: String(err) });
         firstFailed = redactions[0].record;
       }
     }
@@ -135,7 +137,7 @@ export function createStreamPublisher(deps: PublisherDeps) {
           const result = await deps.bus.put(chunk.map((p) => p.entry));
           failed = result.failed.map((f) => chunk[f.index]);
         } catch (err) {
-          console.error(JSON.stringify({ level: 'error', message: 'PutEvents failed', error: String(err) }));
+          logger.error('PutEvents failed', { error: String(err) });
           failed = chunk;
         }
         if (failed.length === 0) break;
@@ -148,9 +150,39 @@ export function createStreamPublisher(deps: PublisherDeps) {
       }
     }
 
+    recordPublished(records, afterImages, perRecord, firstFailed);
     return {
       batchItemFailures:
         firstFailed < records.length ? [{ itemIdentifier: records[firstFailed].dynamodb?.SequenceNumber ?? '' }] : [],
     };
   };
+}
+
+/** What a status change means for the business metrics: the metric its event counts in. */
+const METRIC_OF_EVENT: Partial<Record<string, MetricName>> = {
+  [`${SESSION_EVENT_PREFIX}processing`]: METRIC.sessionsSubmitted,
+  [`${SESSION_EVENT_PREFIX}verified`]: METRIC.sessionsVerified,
+  [`${SESSION_EVENT_PREFIX}requires_input`]: METRIC.sessionsRequiresInput,
+  [`${SESSION_EVENT_PREFIX}canceled`]: METRIC.sessionsCanceled,
+  [`${SESSION_EVENT_PREFIX}redacted`]: METRIC.sessionsRedacted,
+};
+
+/**
+ * The metrics of the records published (those before the first failure): one
+ * count per status change, each seen here once per event, and the oldest
+ * record's lag from its write to now.
+ */
+function recordPublished(records: DynamoDBStreamEvent['Records'], afterImages: (SessionRecord | undefined)[], perRecord: EventRecord[][], published: number) {
+  let oldestWriteMs: number | undefined;
+  for (let i = 0; i < published; i++) {
+    const written = records[i].dynamodb?.ApproximateCreationDateTime;
+    if (written !== undefined) oldestWriteMs = Math.min(oldestWriteMs ?? Infinity, written * 1000);
+    for (const e of perRecord[i]) {
+      const name = METRIC_OF_EVENT[e.type];
+      if (!name) continue;
+      if (name === METRIC.sessionsRequiresInput) recordMetric(name, 1, { name: 'error_code', value: afterImages[i]?.last_error?.code ?? 'none' });
+      else recordMetric(name);
+    }
+  }
+  if (oldestWriteMs !== undefined) recordMetric(METRIC.streamPublisherLag, Math.max(0, Date.now() - oldestWriteMs));
 }

@@ -9,6 +9,7 @@ import { FileRecordStore } from '../store/file-record-store.js';
 import { SessionStore } from '../store/session-store.js';
 import { SqsRedactionQueue } from './queue.js';
 import { createRedactionWorker } from './worker.js';
+import { instrumented, traced } from '../observability/powertools.js';
 
 // The redaction queue's consumer (SQS event source with ReportBatchItemFailures).
 const table = process.env.TABLE_NAME;
@@ -17,12 +18,12 @@ const queueUrl = process.env.REDACTION_QUEUE_URL;
 if (!table || !bucket || !queueUrl) throw new Error('TABLE_NAME, FILES_BUCKET and REDACTION_QUEUE_URL must be set');
 const doc = documentClient();
 
-export const handler = createRedactionWorker({
+export const handler = instrumented(createRedactionWorker({
   sessions: new SessionStore(doc, table),
   events: new EventStore(doc, table),
   idempotency: new IdempotencyStore(doc, table),
   reports: new ReportStore(doc, table),
   fileRecords: new FileRecordStore(doc, table),
-  files: new FileStore(new S3Client({}), bucket),
-  queue: new SqsRedactionQueue(new SQSClient({}), queueUrl),
-});
+  files: new FileStore(traced(new S3Client({})), bucket),
+  queue: new SqsRedactionQueue(traced(new SQSClient({})), queueUrl),
+}));

@@ -10,6 +10,7 @@ import type { FileRecordStore } from '../store/file-record-store.js';
 import type { ReportStore } from '../store/report-store.js';
 import { type SessionStore, StaleSession } from '../store/session-store.js';
 import { type RedactionMessage, type RedactionQueue, parseRedactionMessage } from './queue.js';
+import { logLine } from '../observability/powertools.js';
 
 export interface RedactionDeps {
   sessions: SessionStore;
@@ -129,7 +130,7 @@ export type RedactionOutcome = 'redacted' | 'nothing_to_do' | 'waiting_for_check
  */
 export async function finishRedaction(deps: RedactionDeps, scope: Scope, sessionId: string): Promise<RedactionOutcome> {
   const now = deps.now ?? Date.now;
-  const log = deps.log ?? ((line: string) => console.log(line));
+  const log = deps.log ?? logLine;
   for (let attempt = 0; attempt < 5; attempt++) {
     const session = await deps.sessions.get(scope, sessionId);
     if (!session || session.redaction?.status !== 'processing') return 'nothing_to_do';
@@ -154,7 +155,7 @@ export async function finishRedaction(deps: RedactionDeps, scope: Scope, session
 
 /** The redaction queue's consumer. */
 export function createRedactionWorker(deps: RedactionDeps) {
-  const log = deps.log ?? ((line: string) => console.log(line));
+  const log = deps.log ?? logLine;
   async function handle(m: RedactionMessage) {
     const scope = { account: m.account, livemode: m.livemode };
     if (m.kind === 'files') {

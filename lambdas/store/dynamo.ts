@@ -1,13 +1,15 @@
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { traced } from '../observability/powertools.js';
 
 /** Called once per DynamoDB operation (not per HTTP retry) with its consumed capacity and its (marshalled) input. */
 export type DynamoObserver = (operation: string, consumed: unknown, failed: boolean, input?: unknown) => void;
 
 /** The document client every store uses: plain JS values in and out. */
 export function documentClient(config: DynamoDBClientConfig = {}, observer?: DynamoObserver): DynamoDBDocumentClient {
-  const client = new DynamoDBClient(config);
+  // X-Ray subsegments per call inside Lambda; the plain client elsewhere.
+  const client = traced(new DynamoDBClient(config));
   if (observer) {
     client.middlewareStack.add(
       (next, context) => async (args) => {

@@ -3,6 +3,7 @@ import { SqsRedactionQueue } from '../redaction/queue.js';
 import { documentClient } from '../store/dynamo.js';
 import { SessionStore } from '../store/session-store.js';
 import { type SweepSettings, daysSetting, sweep } from './sweeper.js';
+import { instrumented, traced } from '../observability/powertools.js';
 
 // Invoked by a scheduled EventBridge rule (lib/sweep.ts).
 const table = process.env.TABLE_NAME;
@@ -14,6 +15,6 @@ const settings: SweepSettings = {
 const doc = documentClient();
 const sessions = new SessionStore(doc, table);
 
-const redactions = new SqsRedactionQueue(new SQSClient({}), process.env.REDACTION_QUEUE_URL);
+const redactions = new SqsRedactionQueue(traced(new SQSClient({})), process.env.REDACTION_QUEUE_URL);
 
-export const handler = async () => sweep({ doc, table, sessions, redactions }, settings);
+export const handler = instrumented(async () => sweep({ doc, table, sessions, redactions }, settings));

@@ -5,6 +5,7 @@ import type { Status } from '../domain/state-machine.js';
 import type { RedactionQueue } from '../redaction/queue.js';
 import { type SessionStore, StaleSession, type SweepGroup, sweepPartition } from '../store/session-store.js';
 import { SESSION_SK_PREFIX, SWEEP_INDEX } from '../store/table.js';
+import { logLine } from '../observability/powertools.js';
 
 /**
  * The scheduled sweeps over sessions that time has caught up with. Each finds
@@ -163,7 +164,7 @@ export async function sweep(deps: SweepDeps, settings: SweepSettings): Promise<S
     await deps.redactions.send([{ kind: 'finish', account: scope.account, livemode: scope.livemode, session: id }]);
     counts.rerequested++;
   }
-  const log = deps.log ?? ((line: string) => console.log(line));
+  const log = deps.log ?? logLine;
   if (counts.redacted + counts.abandoned + counts.unstuck + counts.rerequested > 0) log(JSON.stringify({ level: 'info', message: 'sweep', ...counts }));
   return counts;
 }

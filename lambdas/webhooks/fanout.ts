@@ -6,6 +6,7 @@ import { type BusEnvelope, accountFromResources } from '../events/routing.js';
 import type { DeliveryStore } from '../store/delivery-store.js';
 import type { StoredEndpoint, WebhookEndpointStore } from '../store/webhook-store.js';
 import type { DeliveryMessage, DeliveryQueue } from './queue.js';
+import { logLine } from '../observability/powertools.js';
 
 export interface FanOutDeps {
   endpoints: WebhookEndpointStore;
@@ -51,7 +52,7 @@ function readEnvelope(record: SQSRecord): { scope: Scope; event: EventDetail } {
  */
 export function createFanOut(deps: FanOutDeps) {
   const now = deps.now ?? Date.now;
-  const log = deps.log ?? ((line: string) => console.log(line));
+  const log = deps.log ?? logLine;
 
   return async (batch: SQSEvent): Promise<SQSBatchResponse> => {
     // Endpoints are read once per account and mode per batch.

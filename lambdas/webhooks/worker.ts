@@ -18,6 +18,8 @@ import type { EventBus } from '../events/bus.js';
 import { EVENT_SOURCE, accountResource } from '../events/routing.js';
 import { type DeliveryContext, type DeliveryStore, StaleDelivery } from '../store/delivery-store.js';
 import type { StoredEndpoint, WebhookEndpointStore } from '../store/webhook-store.js';
+import { logLine, recordMetric } from '../observability/powertools.js';
+import { METRIC } from '../observability/metric-names.js';
 import { deliverOnce } from './deliver.js';
 import { type DeliveryQueue, parseDeliveryMessage } from './queue.js';
 import {
@@ -79,7 +81,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
   const now = deps.now ?? Date.now;
   const random = deps.random ?? Math.random;
   const schedule = deps.schedule ?? RETRY_SCHEDULE;
-  const log = deps.log ?? ((line: string) => console.log(line));
+  const log = deps.log ?? logLine;
 
   async function hideUntil(record: SQSRecord, dueMs: number, receivedMs: number): Promise<void> {
     const seconds = nextVisibilityTimeout({ dueAtSeconds: dueMs / 1000, nowSeconds: now() / 1000, receivedAtSeconds: receivedMs / 1000 });
@@ -162,6 +164,8 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       allowLoopback: deps.allowLoopback,
     });
     const finishedMs = now();
+    recordMetric(METRIC.webhookAttempts, 1, { name: 'outcome', value: outcome.ok ? 'succeeded' : 'failed' });
+    if (outcome.ok) recordMetric(METRIC.webhookDeliveryLatency, Math.max(0, finishedMs - event.created * 1000));
     const result: AttemptResult = {
       startedMs,
       url: endpoint.url,

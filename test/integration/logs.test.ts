@@ -15,6 +15,17 @@ beforeAll(async () => {
       lines.push(args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? (a.stack ?? a.message) : JSON.stringify(a))).join(' '));
     });
   }
+  // The Powertools logger writes to the process's streams directly (its own Console), not through `console`.
+  for (const stream of [process.stdout, process.stderr]) {
+    const write = stream.write.bind(stream);
+    vi.spyOn(stream, 'write').mockImplementation(((chunk: unknown, ...rest: unknown[]) => {
+      if (typeof chunk === 'string' && chunk.startsWith('{')) {
+        lines.push(chunk);
+        return true;
+      }
+      return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof stream.write);
+  }
   svc = await startTestService({ log: (line) => lines.push(line) });
 });
 afterAll(async () => {

@@ -28,6 +28,7 @@ import {
 } from '../../lambdas/events/bus.js';
 import { createStreamPublisher, toBusEntry } from '../../lambdas/events/publisher.js';
 import type { EventStore } from '../../lambdas/store/event-store.js';
+import { logger } from '../../lambdas/observability/powertools.js';
 
 const API_VERSION = '2026-10-28.endive';
 /** The longest request an event can name: an Idempotency-Key of 255 characters. */
@@ -188,10 +189,10 @@ describe('an event over the limit goes by reference', () => {
     const [event] = eventsFromChange(undefined, s, API_VERSION);
     // A field the cap does not cover (none does today): the object alone is over 256 KB.
     const huge: EventRecord = { ...event, data: { object: { ...event.data.object, future_field: 'x'.repeat(PUT_EVENTS_MAX_BYTES) } } };
-    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const warn = vi.spyOn(logger, 'warn').mockImplementation(() => {});
     const entry = toBusEntry(huge);
     expect(warn).toHaveBeenCalledTimes(1);
-    expect(warn.mock.calls[0][0]).toContain(event.id);
+    expect(JSON.stringify(warn.mock.calls[0])).toContain(event.id);
     warn.mockRestore();
     expect(putEventsEntrySize(entry)).toBeLessThan(1000);
     const detail = JSON.parse(entry.detail);
