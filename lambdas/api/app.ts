@@ -4,6 +4,8 @@ import { ApiError, authenticationFailed, internalError, invalidRequest } from '.
 import { newRequestId } from '../domain/ids.js';
 import type { Scope } from '../domain/session.js';
 import type { ApiKeyStore } from '../store/api-keys.js';
+import type { ConsoleStore } from '../store/console-store.js';
+import { consoleRequest, isConsolePath } from '../console/router.js';
 import { MAX_IDEMPOTENCY_KEY_LENGTH, requestFingerprint } from '../store/idempotency.js';
 import { type EventDeps, listEvents, retrieveEvent } from './events.js';
 import { createFlow, listFlows, retrieveFlow } from './flows.js';
@@ -25,6 +27,8 @@ import {
 
 export interface ApiDeps extends SessionDeps, EventDeps, VerifyDeps, ReportDeps, WebhookRouteDeps, FileDeps {
   apiKeys: ApiKeyStore;
+  /** Console sign-ins (the operator console at /console); without it the console refuses every sign-in. */
+  console?: ConsoleStore;
   /** Base URL of the hosted page; default: https:// + the request's domain. */
   pageBaseUrl?: string;
   now?: () => number;
@@ -177,6 +181,8 @@ async function route(deps: ApiDeps, req: HttpRequest): Promise<HttpResponse> {
 export function createApiHandler(deps: ApiDeps) {
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>().handler(async (event) => {
     const req = requestFromEvent(event, newRequestId());
+    // The operator console: its own router, cookie sign-ins, HTML pages (lambdas/console).
+    if (isConsolePath(req.path)) return consoleRequest(deps, req, event.cookies);
     const started = Date.now();
     let res: HttpResponse;
     try {

@@ -1,5 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { ApiKeyStore } from '../store/api-keys.js';
+import { ConsoleStore } from '../store/console-store.js';
 import { FileStore } from '../store/file-store.js';
 import { ReportStore } from '../store/report-store.js';
 import { FlowStore } from '../store/flow-store.js';
@@ -24,6 +25,7 @@ export const handler = createApiHandler({
   idempotency: new IdempotencyStore(doc, table),
   events: new EventStore(doc, table),
   apiKeys: new ApiKeyStore(doc, table),
+  console: new ConsoleStore(doc, table),
   files: new FileStore(new S3Client({}), bucket),
   reports: new ReportStore(doc, table),
   flows: new FlowStore(doc, table),
