@@ -74,6 +74,8 @@ export class Api extends Construct {
       memorySize: 1024,
       timeout: Duration.seconds(10),
       environment: { TABLE_NAME: props.table.tableName, FILES_BUCKET: props.bucket.bucketName },
+      // The console's chart library, served by the console itself (lambdas/console/assets.ts).
+      assets: ['node_modules/uplot/dist/uPlot.iife.min.js', 'node_modules/uplot/dist/uPlot.min.css'],
     });
 
     grantOnTable(props.table, this.handler, ...API_TABLE_ACTIONS);

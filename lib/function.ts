@@ -17,6 +17,8 @@ export interface ServiceFunctionProps {
   readonly memorySize: number;
   /** What the function does, as shown in the Lambda console. */
   readonly description?: string;
+  /** Files (relative to the repository root) copied beside the bundle, e.g. a browser script a page serves. */
+  readonly assets?: string[];
 }
 
 /**
@@ -64,6 +66,13 @@ export class ServiceFunction extends NodejsFunction {
         externalModules: [],
         minify: true,
         sourceMap: true,
+        commandHooks: props.assets?.length
+          ? {
+              beforeBundling: () => [],
+              beforeInstall: () => [],
+              afterBundling: (inputDir: string, outputDir: string) => props.assets!.map((a) => `cp "${inputDir}/${a}" "${outputDir}/"`),
+            }
+          : undefined,
       },
     });
   }

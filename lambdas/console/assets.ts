@@ -90,13 +90,17 @@ window.addEventListener('resize',function(){plot.setSize({width:width(),height:1
 })();`;
 
 const require_ = createRequire(import.meta.url);
+/** A uPlot file: beside the Lambda bundle (lib/api.ts copies it there), else from node_modules (npm start, tests). */
 function uplotFile(name: string): string | undefined {
-  try {
-    return readFileSync(require_.resolve(`uplot/dist/${name}`), 'utf8');
-  } catch {
-    // Not bundled (a Lambda without the file): the page keeps its table of totals.
-    return undefined;
+  for (const path of [() => new URL(`./${name}`, import.meta.url), () => require_.resolve(`uplot/dist/${name}`)]) {
+    try {
+      return readFileSync(path(), 'utf8');
+    } catch {
+      // try the next place
+    }
   }
+  // Neither: the page keeps its table of totals.
+  return undefined;
 }
 
 export interface Asset {

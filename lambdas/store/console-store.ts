@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { BatchGetCommand, DeleteCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { idBoundsAt } from '../domain/ids.js';
 import type { Scope } from '../domain/session.js';
 import type { DeliveryRecord } from '../domain/webhook-delivery.js';
@@ -73,7 +73,18 @@ export class ConsoleStore {
 
   async signOut(cookieValue: string): Promise<void> {
     if (!COOKIE_VALUE.test(cookieValue)) return;
-    await this.doc.send(new DeleteCommand({ TableName: this.table, Key: signInKey(cookieValue) }));
+    // Ended rather than deleted (the API function may not delete items); the TTL removes it.
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: signInKey(cookieValue),
+        UpdateExpression: 'SET expires_ms = :zero',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':zero': 0 },
+      }),
+    ).catch((err: Error) => {
+      if (err.name !== 'ConditionalCheckFailedException') throw err;
+    });
   }
 
   /**
