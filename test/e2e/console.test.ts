@@ -364,6 +364,38 @@ describe('console sign-ins', { timeout: 60_000 }, () => {
     expect(await (await consoleGet('/console/webhooks', cookie)).text()).toContain('No webhook endpoints yet.');
   });
 
+  it('pages through sessions with cursors, filters by created date, and explains last_error in words', async () => {
+    const key = newSecretKey(false);
+    await new ApiKeyStore(svc.doc, svc.tableName).register(key, newAccountId());
+    const created: string[] = [];
+    for (let i = 0; i < 23; i++) created.push((await request(svc.baseUrl, key, 'POST', SESSIONS, { type: 'document' })).body.id);
+    const newestFirst = [...created].reverse();
+    const { cookie } = await signInByFetch(key);
+    const idsOn = (html: string) => [...html.matchAll(/<tr><td><a href="\/console\/sessions\/(vs_[0-9A-Za-z]+)">/g)].map((m) => m[1]);
+    const link = (html: string, rel: string) => /<a rel="(?:next|prev)"/.test(html) ? new RegExp(`<a rel="${rel}" href="([^"]+)"`).exec(html)?.[1]?.replace(/&amp;/g, '&') : undefined;
+    const first = await (await consoleGet('/console/sessions', cookie)).text();
+    expect(idsOn(first)).toEqual(newestFirst.slice(0, 20));
+    expect(link(first, 'prev')).toBeUndefined();
+    const second = await (await consoleGet(link(first, 'next')!, cookie)).text();
+    expect(idsOn(second)).toEqual(newestFirst.slice(20));
+    expect(link(second, 'next')).toBeUndefined();
+    const back = await (await consoleGet(link(second, 'prev')!, cookie)).text();
+    expect(idsOn(back)).toEqual(newestFirst.slice(0, 20));
+
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    const today = new Date().toISOString().slice(0, 10);
+    expect(idsOn(await (await consoleGet(`/console/sessions?created_from=${tomorrow}`, cookie)).text())).toEqual([]);
+    expect(idsOn(await (await consoleGet(`/console/sessions?created_from=${today}&created_to=${today}`, cookie)).text())).toHaveLength(20);
+    expect((await consoleGet('/console/sessions?created_from=yesterday', cookie)).status).toBe(400);
+
+    // A failed verification: the code, and what it means.
+    const s = (await request(svc.baseUrl, key, 'POST', SESSIONS, { type: 'document' })).body;
+    await request(svc.baseUrl, null, 'POST', `${SESSIONS}/${s.id}/submit`, { client_secret: s.client_secret, test_outcome: 'unverified', test_error_code: 'document_expired' });
+    await until('the checks', () => request(svc.baseUrl, key, 'GET', `${SESSIONS}/${s.id}`), (r) => r.body.status === 'requires_input' && r.body.last_error !== null);
+    const detail = await (await consoleGet(`/console/sessions/${s.id}`, cookie)).text();
+    expect(detail).toContain('<strong>document_expired</strong>: The document has expired.');
+  });
+
   it('a test-mode sign-in does not open live objects of the same account', async () => {
     const liveKey = newSecretKey(true);
     await new ApiKeyStore(svc.doc, svc.tableName).register(liveKey, svc.account);
