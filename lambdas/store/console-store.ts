@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { BatchGetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { idBoundsAt } from '../domain/ids.js';
 import type { Scope } from '../domain/session.js';
 import type { DeliveryRecord } from '../domain/webhook-delivery.js';
@@ -14,7 +14,7 @@ import { TTL_ATTRIBUTE, WEBHOOK_DELIVERY_SK_PREFIX } from './table.js';
  * cookie holds 32 random bytes and nothing else; the item names the account,
  * the mode, the digest of the secret key used to sign in (never the key), the
  * CSRF token of the sign-in and its expiry (also the TTL). Every console
- * request reads this item and the key's own item in one BatchGetItem, so a
+ * request reads this item and then the key's own item (two GetItems), so a
  * revoked key closes its console sign-ins at once.
  */
 export const CONSOLE_SIGN_IN_SECONDS = 60 * 60;
@@ -59,14 +59,10 @@ export class ConsoleStore {
   /** The sign-in a cookie names, while it is unexpired and its key still exists, unrevoked, for the same account and mode. */
   async current(cookieValue: string, nowMs: number): Promise<ConsoleSignIn | undefined> {
     if (!COOKIE_VALUE.test(cookieValue)) return undefined;
-    const key = signInKey(cookieValue);
-    const first = await this.doc.send(new BatchGetCommand({ RequestItems: { [this.table]: { Keys: [key], ConsistentRead: true } } }));
-    const item = first.Responses?.[this.table]?.[0];
+    const item = (await this.doc.send(new GetCommand({ TableName: this.table, Key: signInKey(cookieValue), ConsistentRead: true }))).Item;
     if (!item || typeof item.expires_ms !== 'number' || item.expires_ms <= nowMs) return undefined;
-    const keyItem = await this.doc.send(
-      new BatchGetCommand({ RequestItems: { [this.table]: { Keys: [{ pk: `KEY#${item.key_digest}`, sk: 'KEY' }] } } }),
-    );
-    const k = keyItem.Responses?.[this.table]?.[0];
+    // The key itself, read again: a revoked or deleted key ends its sign-ins at once (the API's own cache waits KEY_CACHE_SECONDS).
+    const k = (await this.doc.send(new GetCommand({ TableName: this.table, Key: { pk: `KEY#${item.key_digest}`, sk: 'KEY' } }))).Item;
     if (!k || k.revoked || k.account !== item.account || k.livemode !== item.livemode) return undefined;
     return { scope: { account: String(item.account), livemode: item.livemode === true }, csrfToken: String(item.csrf_token), expiresMs: item.expires_ms };
   }
