@@ -108,6 +108,15 @@ function sameToken(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** A path segment decoded, or undefined when it is not valid percent-encoding (it names nothing). */
+function decodedSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
+
 const firstString = (v: unknown) => (typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : '');
 
 /** Calendar date (YYYY-MM-DD, UTC) to unix seconds; the end of the day when `endOfDay`. */
@@ -362,8 +371,10 @@ async function route(deps: ConsoleDeps, req: HttpRequest, cookies: string[] | un
   if (req.method === 'GET' && path === '/console/sessions') return sessionsList(deps, ctx, pc, req);
 
   const session = /^\/console\/sessions\/([^/]+)(?:\/(cancel|redact|resend|reveal))?$/.exec(path);
-  if (session) {
-    const id = decodeURIComponent(session[1]);
+  const sessionId = session ? decodedSegment(session[1]) : undefined;
+  if (session && sessionId === undefined) return page(404, messagePage(pc, 'Session not found', 'No such session.'));
+  if (session && sessionId !== undefined) {
+    const id = sessionId;
     if (req.method === 'GET' && !session[2]) {
       const done = firstString(parseForm(req.rawQuery, 'query string').done);
       return sessionDetail(deps, ctx, pc, id, { notice: NOTICES[done] });
@@ -388,7 +399,7 @@ async function route(deps: ConsoleDeps, req: HttpRequest, cookies: string[] | un
     if (req.method === 'POST') return webhookAction(deps, ctx, pc, undefined, 'create', form);
   }
   const endpoint = /^\/console\/webhooks\/([^/]+)\/(enable|disable|delete)$/.exec(path);
-  if (endpoint && req.method === 'POST') return webhookAction(deps, ctx, pc, decodeURIComponent(endpoint[1]), endpoint[2], form);
+  if (endpoint && req.method === 'POST') return webhookAction(deps, ctx, pc, decodedSegment(endpoint[1]) ?? '', endpoint[2], form);
 
   if (path === '/console/events' || path === '/console/events.json') {
     const type = firstString(parseForm(req.rawQuery, 'query string').type);

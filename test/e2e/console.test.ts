@@ -422,6 +422,7 @@ describe('console sign-ins', { timeout: 60_000 }, () => {
     await new ApiKeyStore(svc.doc, svc.tableName).register(key, newAccountId());
     const { cookie } = await signInByFetch(key);
     expect((await consoleGet('/console/sessions', cookie)).status).toBe(200);
+    expect((await consoleGet('/console/sessions/%E0%A4%A', cookie)).status).toBe(404);
     await svc.doc.send(new UpdateCommand({ TableName: svc.tableName, Key: { pk: `KEY#${hashKey(key)}`, sk: 'KEY' }, UpdateExpression: 'SET revoked = :t', ExpressionAttributeValues: { ':t': true } }));
     expect((await consoleGet('/console/sessions', cookie)).headers.get('location')).toBe('/console/sign-in');
   });
