@@ -48,6 +48,7 @@ async function main() {
   const service = await startLocalService({ port, secretKey, dataDir, sweep, rateLimit, log: (l) => console.error(l) });
   const { hostname } = new URL(service.baseUrl);
   console.log(`Verification sessions API: ${service.baseUrl}/v1/identity/verification_sessions
+Operator console: ${service.baseUrl}/console (sign in with the secret key below)
 Test secret key: ${service.secretKey}
 DynamoDB Local: ${service.dynamoEndpoint} (${dataDir ? `data in ${dataDir}` : 'in memory'}), table ${service.tableName}
 Retention: ${process.env.RETENTION_DAYS ? `sessions verified or canceled are redacted after ${process.env.RETENTION_DAYS} days` : 'off (RETENTION_DAYS)'}; abandonment: ${process.env.ABANDON_AFTER_DAYS ? `sessions awaiting input are canceled after ${process.env.ABANDON_AFTER_DAYS} days untouched` : 'off (ABANDON_AFTER_DAYS)'}

@@ -98,6 +98,8 @@ export class Api extends Construct {
         // Session URLs point at the custom domain, whichever host the API was called on.
         ...(props.domain ? { PAGE_BASE_URL: `https://${props.domain.domainName}` } : {}),
       },
+      // The console's chart library, served by the console itself (lambdas/console/assets.ts).
+      assets: ['node_modules/uplot/dist/uPlot.iife.min.js', 'node_modules/uplot/dist/uPlot.min.css'],
     });
 
     grantOnTable(props.table, this.handler, ...API_TABLE_ACTIONS);

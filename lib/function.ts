@@ -34,6 +34,8 @@ export interface ServiceFunctionProps {
    * @default undefined (shares the account's unreserved pool)
    */
   readonly reservedConcurrentExecutions?: number;
+  /** Files (relative to the repository root) copied beside the bundle, e.g. a browser script a page serves. */
+  readonly assets?: string[];
 }
 
 /**
@@ -92,6 +94,13 @@ export class ServiceFunction extends NodejsFunction {
         externalModules: [],
         minify: true,
         sourceMap: true,
+        commandHooks: props.assets?.length
+          ? {
+              beforeBundling: () => [],
+              beforeInstall: () => [],
+              afterBundling: (inputDir: string, outputDir: string) => props.assets!.map((a) => `cp "${inputDir}/${a}" "${outputDir}/"`),
+            }
+          : undefined,
       },
     });
   }

@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { type ApiDeps, createApiHandler } from '../lambdas/api/app.js';
 import { newAccountId } from '../lambdas/domain/ids.js';
 import { ApiKeyStore, newSecretKey } from '../lambdas/store/api-keys.js';
+import { ConsoleStore } from '../lambdas/store/console-store.js';
 import { type DynamoObserver, documentClient } from '../lambdas/store/dynamo.js';
 import { IdempotencyStore } from '../lambdas/store/idempotency.js';
 import { SessionStore } from '../lambdas/store/session-store.js';
@@ -115,6 +116,7 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
       fileRecords: new FileRecordStore(apiDoc, tableName),
       apiKeys,
       rateLimiter: opts.rateLimit && new RequestRateLimiter(opts.rateLimit),
+      console: new ConsoleStore(apiDoc, tableName),
     };
 
     // Events: the table's stream -> the publisher handler -> the local bus -> the routes' queues.

@@ -4,6 +4,8 @@ import { ApiError, authenticationFailed, internalError, invalidRequest } from '.
 import { newRequestId } from '../domain/ids.js';
 import type { Scope } from '../domain/session.js';
 import type { ApiKeyStore } from '../store/api-keys.js';
+import type { ConsoleStore } from '../store/console-store.js';
+import { consoleRequest, isConsolePath } from '../console/router.js';
 import { MAX_IDEMPOTENCY_KEY_LENGTH, requestFingerprint } from '../store/idempotency.js';
 import { type EventDeps, listEvents, retrieveEvent } from './events.js';
 import { createFlow, listFlows, retrieveFlow } from './flows.js';
@@ -28,6 +30,8 @@ import {
 
 export interface ApiDeps extends SessionDeps, EventDeps, VerifyDeps, ReportDeps, WebhookRouteDeps, FileDeps {
   apiKeys: ApiKeyStore;
+  /** Console sign-ins (the operator console at /console); without it the console refuses every sign-in. */
+  console?: ConsoleStore;
   /** Base URL of the hosted page; default: https:// + the request's domain. */
   pageBaseUrl?: string;
   now?: () => number;
@@ -190,6 +194,8 @@ export function createApiHandler(deps: ApiDeps) {
   const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>().handler((event) => withMetricsFlushed(async () => {
     const req = requestFromEvent(event, newRequestId());
     logger.appendKeys({ request_id: req.requestId });
+    // The operator console: its own router, cookie sign-ins, HTML pages (lambdas/console).
+    if (isConsolePath(req.path)) return consoleRequest(deps, req, event.cookies);
     const started = Date.now();
     const seen: { scope?: Scope } = {};
     let res: HttpResponse;

@@ -1,5 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { ApiKeyStore, keyCacheSecondsFromEnv } from '../store/api-keys.js';
+import { ConsoleStore } from '../store/console-store.js';
 import { FileStore } from '../store/file-store.js';
 import { ReportStore } from '../store/report-store.js';
 import { FlowStore } from '../store/flow-store.js';
@@ -27,6 +28,7 @@ export const handler = createApiHandler({
   events: new EventStore(doc, table),
   // A revoked key stops working within API_KEY_CACHE_SECONDS (default 300).
   apiKeys: new ApiKeyStore(doc, table, { cacheSeconds: keyCacheSecondsFromEnv(process.env.API_KEY_CACHE_SECONDS) }),
+  console: new ConsoleStore(doc, table),
   files: new FileStore(traced(new S3Client({})), bucket),
   reports: new ReportStore(doc, table),
   flows: new FlowStore(doc, table),
