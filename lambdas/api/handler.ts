@@ -8,6 +8,7 @@ import { documentClient } from '../store/dynamo.js';
 import { EventStore } from '../store/event-store.js';
 import { IdempotencyStore } from '../store/idempotency.js';
 import { SessionStore } from '../store/session-store.js';
+import { SettingsStore } from '../store/settings-store.js';
 import { createApiHandler } from './app.js';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SqsDeliveryQueue } from '../webhooks/queue.js';
@@ -27,6 +28,7 @@ export const handler = createApiHandler({
   files: new FileStore(new S3Client({}), bucket),
   reports: new ReportStore(doc, table),
   flows: new FlowStore(doc, table),
+  settings: new SettingsStore(doc, table),
   fileRecords: new FileRecordStore(doc, table),
   pageBaseUrl: process.env.PAGE_BASE_URL || undefined,
   // Resends go on the delivery queue. In Lambda, loopback is the function's own runtime API: never an endpoint.
