@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ApiError, invalidRequest } from '../domain/errors.js';
 import { isTimeOrderedId } from '../domain/ids.js';
-import { arrayOf, int, obj, oneOf, parseParams, redirectTarget, str } from '../domain/params.js';
+import { arrayOf, bool, int, obj, oneOf, parseParams, redirectTarget, str } from '../domain/params.js';
 import { type SecretKind, checkToken, tokenScope } from '../domain/secrets.js';
 import {
   DOCUMENT_TYPES,
@@ -223,7 +223,18 @@ const TEST_FIELDS = {
   test_delay_seconds: int(0, MAX_TEST_DELAY_SECONDS),
 };
 /** Test choices are parameters only in test mode: in live mode they are unknown. */
-const SUBMIT_PARAMS = { live: obj(SUBMIT_FIELDS), test: obj({ ...SUBMIT_FIELDS, ...TEST_FIELDS }) };
+/**
+ * The page's form as a browser posts it. Without JavaScript, each file input
+ * arrives as its file name only (a form-encoded post carries no file): read
+ * and ignored, so a missing photo is refused as missing. From the page's
+ * test panel (`test_panel=true`), the delay counts only with its "async" box
+ * ticked; a direct post of test_delay_seconds still gets its delay.
+ */
+const PAGE_FIELDS = { document_front: str(500), document_back: str(500), selfie: str(500) };
+const SUBMIT_PARAMS = {
+  live: obj({ ...SUBMIT_FIELDS, ...PAGE_FIELDS }),
+  test: obj({ ...SUBMIT_FIELDS, ...PAGE_FIELDS, ...TEST_FIELDS, test_async: bool(), test_panel: bool() }),
+};
 const SECRET_SUBMIT_PARAMS = {
   live: obj({ ...SUBMIT_FIELDS, client_secret: str(300, false) }, { required: ['client_secret'] }),
   test: obj({ ...SUBMIT_FIELDS, ...TEST_FIELDS, client_secret: str(300, false) }, { required: ['client_secret'] }),
@@ -240,6 +251,8 @@ interface SubmitParams {
   test_outcome?: 'verified' | 'unverified';
   test_error_code?: string;
   test_delay_seconds?: number;
+  test_async?: boolean;
+  test_panel?: boolean;
 }
 
 function parseDob(dob: string | null | undefined) {
@@ -335,6 +348,7 @@ export async function submitWithUrlToken(
   try {
     const s = await open(deps, id, token, 'url', nowMs);
     const p = parseParams<SubmitParams>(s.livemode ? SUBMIT_PARAMS.live : SUBMIT_PARAMS.test, raw);
+    if (p.test_panel === true && p.test_async !== true) delete p.test_delay_seconds;
     const next = await submit(deps, s, p, nowMs);
     const redirect = redirectTarget(next.return_url);
     if (wantsJson(accept)) return { status: 200, body: { status: next.status, redirect_url: redirect ?? null } };

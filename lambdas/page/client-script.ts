@@ -111,7 +111,6 @@ form.addEventListener('submit',async function(ev){
     slots.forEach(function(s){if(s.uploaded)data.append('uploaded[]',s.name);});
     new FormData(form).forEach(function(v,k){if(typeof v==='string'&&v!=='')data.append(k,v);});
     if(!form.elements.test_async||!form.elements.test_async.checked)data.delete('test_delay_seconds');
-    data.delete('test_async');
     if(data.get('test_outcome')!=='unverified')data.delete('test_error_code');
     say(t('status_submitting'));
     var r=await fetch(form.action,{method:'POST',body:data,headers:{accept:'application/json'}});

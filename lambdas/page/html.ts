@@ -226,7 +226,7 @@ export function verificationPage(
   if (!s.livemode) {
     parts.push(
       `<fieldset class="test"><legend>${e(m.test_legend)}</legend>`,
-      `<p class="hint">${e(m.test_hint)}</p>`,
+      `<p class="hint">${e(m.test_hint)}</p><input type="hidden" name="test_panel" value="true">`,
       `<label class="choice"><input type="radio" name="test_outcome" value="verified" checked> ${e(m.test_success)}</label>`,
       `<label class="choice"><input type="radio" name="test_outcome" value="unverified"> ${e(m.test_failure)}</label>`,
       // The codes are Stripe's API values, the same in every language.
