@@ -10,7 +10,7 @@ import { createFlow, listFlows, retrieveFlow } from './flows.js';
 import { WEBHOOK_ROUTES, type WebhookRouteDeps } from './webhooks.js';
 import { type ReportDeps, listReports, retrieveReport } from './reports.js';
 import { type FileDeps, createFileLink, fileContents, followFileLink, retrieveFile, retrieveFileLink } from './files.js';
-import { type PageRequest, type VerifyDeps, createUploads, showPage, submitWithClientSecret, submitWithUrlToken } from './verify.js';
+import { type VerifyDeps, createUploads, pageRequest, showPage, submitWithClientSecret, submitWithUrlToken } from './verify.js';
 import { type SettingsDeps, retrieveSettings, updateSettings } from './settings.js';
 import { type HttpRequest, type HttpResponse, bodyParams, errorResponse, maskPath, queryParams, requestFromEvent, toResult } from './http.js';
 import {
@@ -120,12 +120,6 @@ const PUBLIC_ROUTES: { method: string; pattern: RegExp; handler: PublicHandler }
     handler: (d, req, m, now) => submitWithClientSecret(d, m[1], bodyParams(req), now),
   },
 ];
-
-/** The hosted page's language inputs: `?locale=` and Accept-Language. */
-function pageRequest(req: HttpRequest): PageRequest {
-  const locale = new URLSearchParams(req.rawQuery).get('locale') ?? undefined;
-  return { acceptLanguage: req.headers['accept-language'], locale };
-}
 
 function decodedSegment(segment: string): string | undefined {
   try {

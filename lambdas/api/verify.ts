@@ -19,7 +19,7 @@ import { type MessagePageKind, type PageBranding, type PageContext, inputErrorPa
 import { CATALOGUES, type Locale, type MessageKey, chooseLocale } from '../page/i18n.js';
 import { en } from '../page/locales/en.js';
 import type { SettingsStore } from '../store/settings-store.js';
-import type { HttpResponse } from './http.js';
+import type { HttpRequest, HttpResponse } from './http.js';
 
 /**
  * The user's side of a session: the hosted page at the session's `url`, the
@@ -110,6 +110,10 @@ async function open(deps: VerifyDeps, id: string, token: string, kind: SecretKin
 export interface PageRequest {
   acceptLanguage?: string;
   locale?: string;
+}
+/** The hosted page's language inputs of a request: `?locale=` and Accept-Language. */
+export function pageRequest(req: Pick<HttpRequest, 'rawQuery' | 'headers'>): PageRequest {
+  return { acceptLanguage: req.headers['accept-language'], locale: new URLSearchParams(req.rawQuery).get('locale') ?? undefined };
 }
 const localeOf = (req: PageRequest = {}) => chooseLocale(req.acceptLanguage, req.locale);
 const wantsJson = (accept: string | undefined) => /json/.test(accept ?? '');
