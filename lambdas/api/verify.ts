@@ -134,7 +134,8 @@ async function brandingFor(deps: VerifyDeps, scope: Scope): Promise<PageBranding
 function inLanguage(err: unknown, locale: Locale): unknown {
   const key: MessageKey | undefined =
     err instanceof NotUsable ? `${err.page}_message` : err instanceof PageInputError ? err.messageKey : undefined;
-  if (!key || !(err instanceof ApiError)) return err;
+  // In English the API's own message stays: it is the detailed one (limits, counts).
+  if (!key || !(err instanceof ApiError) || locale === 'en') return err;
   return new ApiError(err.status, err.type, CATALOGUES[locale][key], { code: err.code, param: err.param, shouldRetry: err.shouldRetry });
 }
 
