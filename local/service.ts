@@ -20,6 +20,7 @@ import { type LocalS3, startLocalS3 } from './s3.js';
 import { FileStore } from '../lambdas/store/file-store.js';
 import { ReportStore } from '../lambdas/store/report-store.js';
 import { FlowStore } from '../lambdas/store/flow-store.js';
+import { SettingsStore } from '../lambdas/store/settings-store.js';
 import { FileRecordStore } from '../lambdas/store/file-record-store.js';
 import { join } from 'node:path';
 import { API_VERSION } from '../lambdas/domain/api-version.js';
@@ -113,6 +114,7 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
       files: new FileStore(s3.client, s3.bucket),
       reports: new ReportStore(apiDoc, tableName),
       flows: new FlowStore(apiDoc, tableName),
+      settings: new SettingsStore(apiDoc, tableName),
       fileRecords: new FileRecordStore(apiDoc, tableName),
       apiKeys,
       rateLimiter: opts.rateLimit && new RequestRateLimiter(opts.rateLimit),

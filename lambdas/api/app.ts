@@ -12,7 +12,8 @@ import { createFlow, listFlows, retrieveFlow } from './flows.js';
 import { WEBHOOK_ROUTES, type WebhookRouteDeps } from './webhooks.js';
 import { type ReportDeps, listReports, retrieveReport } from './reports.js';
 import { type FileDeps, createFileLink, fileContents, followFileLink, retrieveFile, retrieveFileLink } from './files.js';
-import { type VerifyDeps, createUploads, showPage, submitWithClientSecret, submitWithUrlToken } from './verify.js';
+import { type VerifyDeps, createUploads, pageRequest, showPage, submitWithClientSecret, submitWithUrlToken } from './verify.js';
+import { type SettingsDeps, retrieveSettings, updateSettings } from './settings.js';
 import { type HttpRequest, type HttpResponse, bodyParams, errorResponse, maskPath, queryParams, requestFromEvent, toResult } from './http.js';
 import { errorForLog, logger, observe, recordMetric, withMetricsFlushed } from '../observability/powertools.js';
 import { METRIC } from '../observability/metric-names.js';
@@ -28,7 +29,7 @@ import {
   updateSession,
 } from './sessions.js';
 
-export interface ApiDeps extends SessionDeps, EventDeps, VerifyDeps, ReportDeps, WebhookRouteDeps, FileDeps {
+export interface ApiDeps extends SessionDeps, EventDeps, VerifyDeps, ReportDeps, WebhookRouteDeps, FileDeps, SettingsDeps {
   apiKeys: ApiKeyStore;
   /** Console sign-ins (the operator console at /console); without it the console refuses every sign-in. */
   console?: ConsoleStore;
@@ -60,6 +61,9 @@ const ROUTES: Route[] = [
   { method: 'POST', pattern: new RegExp(`^${FLOWS}$`), handler: (d, c, p) => createFlow(d, c, p) },
   { method: 'GET', pattern: new RegExp(`^${FLOWS}$`), handler: (d, c, p) => listFlows(d, c, p) },
   { method: 'GET', pattern: new RegExp(`^${FLOWS}/${ID}$`), handler: (d, c, p, id) => retrieveFlow(d, c, id, p) },
+  // An extension of this service: the account's branding on the hosted page.
+  { method: 'GET', pattern: /^\/v1\/identity\/settings$/, handler: (d, c, p) => retrieveSettings(d, c, p) },
+  { method: 'POST', pattern: /^\/v1\/identity\/settings$/, handler: (d, c, p) => updateSettings(d, c, p) },
   { method: 'GET', pattern: /^\/v1\/identity\/verification_reports$/, handler: (d, c, p) => listReports(d, c, p) },
   { method: 'GET', pattern: new RegExp(`^/v1/identity/verification_reports/${ID}$`), handler: (d, c, p, id) => retrieveReport(d, c, id, p) },
   { method: 'GET', pattern: new RegExp(`^/v1/files/${ID}$`), handler: (d, c, p, id) => retrieveFile(d, c, id, p) },
@@ -101,17 +105,17 @@ const PUBLIC_ROUTES: { method: string; pattern: RegExp; handler: PublicHandler }
   {
     method: 'GET',
     pattern: new RegExp(`^/verify/${ID}/${TOKEN}$`),
-    handler: async (d, _req, m, now) => showPage(d, m[1], m[2], now, await d.files.uploadOrigin()),
+    handler: async (d, req, m, now) => showPage(d, m[1], m[2], now, await d.files.uploadOrigin(), pageRequest(req)),
   },
   {
     method: 'POST',
     pattern: new RegExp(`^/verify/${ID}/${TOKEN}/uploads$`),
-    handler: (d, req, m, now) => createUploads(d, m[1], m[2], bodyParams(req), now),
+    handler: (d, req, m, now) => createUploads(d, m[1], m[2], bodyParams(req), now, pageRequest(req)),
   },
   {
     method: 'POST',
     pattern: new RegExp(`^/verify/${ID}/${TOKEN}/submit$`),
-    handler: (d, req, m, now) => submitWithUrlToken(d, m[1], m[2], bodyParams(req), now, req.headers.accept),
+    handler: (d, req, m, now) => submitWithUrlToken(d, m[1], m[2], bodyParams(req), now, req.headers.accept, pageRequest(req)),
   },
   {
     // A file link's public URL (lambdas/domain/file.ts fileLinkUrl): the link's secret is the credential.

@@ -9,6 +9,7 @@ import { documentClient } from '../store/dynamo.js';
 import { EventStore } from '../store/event-store.js';
 import { IdempotencyStore } from '../store/idempotency.js';
 import { SessionStore } from '../store/session-store.js';
+import { SettingsStore } from '../store/settings-store.js';
 import { createApiHandler } from './app.js';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SqsDeliveryQueue } from '../webhooks/queue.js';
@@ -32,6 +33,7 @@ export const handler = createApiHandler({
   files: new FileStore(traced(new S3Client({})), bucket),
   reports: new ReportStore(doc, table),
   flows: new FlowStore(doc, table),
+  settings: new SettingsStore(doc, table),
   fileRecords: new FileRecordStore(doc, table),
   pageBaseUrl: process.env.PAGE_BASE_URL || undefined,
   // Per instance, in memory: API_RATE_LIMIT_LIVE / API_RATE_LIMIT_TEST requests per second (default 100 / 25).

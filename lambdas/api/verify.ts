@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ApiError, invalidRequest } from '../domain/errors.js';
 import { isTimeOrderedId } from '../domain/ids.js';
-import { arrayOf, int, obj, oneOf, parseParams, redirectTarget, str } from '../domain/params.js';
+import { arrayOf, bool, int, obj, oneOf, parseParams, redirectTarget, str } from '../domain/params.js';
 import { type SecretKind, checkToken, tokenScope } from '../domain/secrets.js';
 import {
   DOCUMENT_TYPES,
@@ -15,8 +15,11 @@ import {
 } from '../domain/session.js';
 import { ALLOWED_CONTENT_TYPES, type FileStore, type PresignedUpload, fileKey } from '../store/file-store.js';
 import { type SessionStore, StaleSession } from '../store/session-store.js';
-import { messagePage, requirements, verificationPage } from '../page/html.js';
-import type { HttpResponse } from './http.js';
+import { type MessagePageKind, type PageBranding, type PageContext, inputErrorPage, messagePage, requirements, verificationPage } from '../page/html.js';
+import { CATALOGUES, type Locale, type MessageKey, chooseLocale } from '../page/i18n.js';
+import { en } from '../page/locales/en.js';
+import type { SettingsStore } from '../store/settings-store.js';
+import type { HttpRequest, HttpResponse } from './http.js';
 
 /**
  * The user's side of a session: the hosted page at the session's `url`, the
@@ -26,6 +29,8 @@ import type { HttpResponse } from './http.js';
 export interface VerifyDeps {
   sessions: SessionStore;
   files: FileStore;
+  /** The account's branding for the page. */
+  settings: SettingsStore;
 }
 
 export const ID_NUMBER_TYPES = ['us_ssn', 'br_cpf', 'sg_nric'] as const;
@@ -38,14 +43,28 @@ const PAGE_HEADERS = (nonce: string, connectSrc: string) => ({
   'cache-control': 'no-store',
 });
 
-/** Why a token does not open the session, in words for the user. */
+/** Why a token does not open the session: a page of the catalogue for the user, English for the API. */
 class NotUsable extends ApiError {
   constructor(
     status: number,
-    readonly title: string,
-    message: string,
+    readonly page: Exclude<MessagePageKind, 'done'>,
+    message: string = en[`${page}_message`],
   ) {
     super(status, 'invalid_request_error', message, { code: 'session_not_usable' });
+  }
+}
+
+/**
+ * A refusal of what the person entered on the page: English for the API (a
+ * client-secret submit), the catalogue's words on the page.
+ */
+class PageInputError extends ApiError {
+  constructor(
+    readonly messageKey: MessageKey,
+    message: string,
+    opts: { code?: string; param?: string },
+  ) {
+    super(400, 'invalid_request_error', message, opts);
   }
 }
 
@@ -54,11 +73,11 @@ function explainStatus(s: SessionRecord): NotUsable | undefined {
     case 'requires_input':
       return undefined;
     case 'processing':
-      return new NotUsable(400, 'Already submitted', 'Your information was submitted and is being checked. You can close this page.');
+      return new NotUsable(400, 'submitted');
     case 'verified':
-      return new NotUsable(400, 'Already verified', 'This verification is complete. You can close this page.');
+      return new NotUsable(400, 'verified');
     case 'canceled':
-      return new NotUsable(400, 'Verification canceled', 'This verification was canceled and cannot be used. Ask for a new verification link.');
+      return new NotUsable(400, 'canceled');
   }
 }
 
@@ -67,10 +86,8 @@ async function open(deps: VerifyDeps, id: string, token: string, kind: SecretKin
   const scope = tokenScope(token);
   const invalid = new NotUsable(
     404,
-    'Link not valid',
-    kind === 'url'
-      ? 'This verification link is not valid. Ask for a new one.'
-      : 'The client secret is not valid for this VerificationSession.',
+    'invalid',
+    kind === 'url' ? undefined : 'The client secret is not valid for this VerificationSession.',
   );
   if (!scope || !isTimeOrderedId(id, 'vs')) throw invalid;
   const s = await deps.sessions.get(scope, id);
@@ -84,28 +101,62 @@ async function open(deps: VerifyDeps, id: string, token: string, kind: SecretKin
     const known = check !== 'invalid' || checkToken(kind, { ...s, attempt: s.attempt - 1 }, token, now) !== 'invalid';
     throw known ? state : invalid;
   }
-  if (check === 'expired')
-    throw new NotUsable(400, 'Link expired', 'This verification link has expired. Ask for a new one.');
-  if (check === 'invalid')
-    throw new NotUsable(
-      400,
-      'Link not valid',
-      'This verification link is not valid: it was already used, or it belongs to another verification. Ask for a new one.',
-    );
+  if (check === 'expired') throw new NotUsable(400, 'expired');
+  if (check === 'invalid') throw new NotUsable(400, 'used');
   return s;
 }
 
+/** What a page request says about the person's language: `?locale=` first, then Accept-Language. */
+export interface PageRequest {
+  acceptLanguage?: string;
+  locale?: string;
+}
+/** The hosted page's language inputs of a request: `?locale=` and Accept-Language. */
+export function pageRequest(req: Pick<HttpRequest, 'rawQuery' | 'headers'>): PageRequest {
+  return { acceptLanguage: req.headers['accept-language'], locale: new URLSearchParams(req.rawQuery).get('locale') ?? undefined };
+}
+const localeOf = (req: PageRequest = {}) => chooseLocale(req.acceptLanguage, req.locale);
 const wantsJson = (accept: string | undefined) => /json/.test(accept ?? '');
+const newNonce = () => randomBytes(16).toString('base64');
 
-export async function showPage(deps: VerifyDeps, id: string, token: string, nowMs: number, uploadOrigin: string): Promise<HttpResponse> {
-  const nonce = randomBytes(16).toString('base64');
-  const headers = PAGE_HEADERS(nonce, uploadOrigin);
+/** The branding of the session's account and mode; the page still renders if it cannot be read. */
+async function brandingFor(deps: VerifyDeps, scope: Scope): Promise<PageBranding | undefined> {
+  try {
+    const s = await deps.settings.get(scope, false);
+    return { display_name: s.display_name, accent_color: s.accent_color, logo: s.logo && { content_type: s.logo.content_type, data: s.logo.data } };
+  } catch (err) {
+    console.error(JSON.stringify({ level: 'error', message: 'branding not readable', error: err instanceof Error ? err.name : String(err) }));
+    return undefined;
+  }
+}
+
+/** An error of a page route, in the page's language (the JSON answer the page's script shows). */
+function inLanguage(err: unknown, locale: Locale): unknown {
+  const key: MessageKey | undefined =
+    err instanceof NotUsable ? `${err.page}_message` : err instanceof PageInputError ? err.messageKey : undefined;
+  // In English the API's own message stays: it is the detailed one (limits, counts).
+  if (!key || !(err instanceof ApiError) || locale === 'en') return err;
+  return new ApiError(err.status, err.type, CATALOGUES[locale][key], { code: err.code, param: err.param, shouldRetry: err.shouldRetry });
+}
+
+export async function showPage(
+  deps: VerifyDeps,
+  id: string,
+  token: string,
+  nowMs: number,
+  uploadOrigin: string,
+  req: PageRequest = {},
+): Promise<HttpResponse> {
+  const nonce = newNonce();
+  const headers = { ...PAGE_HEADERS(nonce, uploadOrigin), 'content-language': localeOf(req), vary: 'Accept-Language' };
+  const base = `/verify/${id}/${token}`;
+  const ctx: PageContext = { locale: localeOf(req), nonce, selfPath: base };
   try {
     const s = await open(deps, id, token, 'url', nowMs);
-    const base = `/verify/${id}/${token}`;
-    return { status: 200, body: null, headers, html: verificationPage(s, { submitPath: `${base}/submit`, uploadsPath: `${base}/uploads`, nonce }) };
+    ctx.branding = await brandingFor(deps, s);
+    return { status: 200, body: null, headers, html: verificationPage(s, ctx, { submitPath: `${base}/submit`, uploadsPath: `${base}/uploads` }) };
   } catch (err) {
-    if (err instanceof NotUsable) return { status: err.status, body: null, headers, html: messagePage(err.title, err.message, nonce) };
+    if (err instanceof NotUsable) return { status: err.status, body: null, headers, html: messagePage(ctx, err.page) };
     throw err;
   }
 }
@@ -124,7 +175,22 @@ export const MAX_UPLOADS_PER_ATTEMPT = 6;
  * Presigned POSTs for the images of the coming submission, counted on the
  * session (one conditional UpdateItem) against MAX_UPLOADS_PER_ATTEMPT.
  */
-export async function createUploads(deps: VerifyDeps, id: string, token: string, raw: unknown, nowMs: number): Promise<HttpResponse> {
+export async function createUploads(
+  deps: VerifyDeps,
+  id: string,
+  token: string,
+  raw: unknown,
+  nowMs: number,
+  req: PageRequest = {},
+): Promise<HttpResponse> {
+  try {
+    return await issueUploads(deps, id, token, raw, nowMs);
+  } catch (err) {
+    throw inLanguage(err, localeOf(req));
+  }
+}
+
+async function issueUploads(deps: VerifyDeps, id: string, token: string, raw: unknown, nowMs: number): Promise<HttpResponse> {
   const s = await open(deps, id, token, 'url', nowMs);
   const { files } = parseParams<{ files?: Partial<Record<FileSlot, string>> }>(UPLOAD_PARAMS, raw);
   if (!files || Object.keys(files).length === 0) throw invalidRequest('Name at least one file to upload, as files[document_front]=image/jpeg.', { param: 'files' });
@@ -135,12 +201,12 @@ export async function createUploads(deps: VerifyDeps, id: string, token: string,
     if (!(err instanceof StaleSession)) throw err;
     const current = err.current;
     if (current && current.attempt === s.attempt && current.status === 'requires_input')
-      throw invalidRequest(
+      throw new PageInputError(
+        'error_too_many_uploads',
         `Too many uploads: a verification attempt can ask for at most ${MAX_UPLOADS_PER_ATTEMPT} upload URLs, and ${current.uploads_issued ?? 0} were issued. Submit with the photos already uploaded, or ask for a new verification link.`,
         { param: 'files' },
       );
-    throw (current && explainStatus(current)) ??
-      new NotUsable(400, 'Link not valid', 'This verification link is not valid: it was already used, or it belongs to another verification. Ask for a new one.');
+    throw (current && explainStatus(current)) ?? new NotUsable(400, 'used');
   }
   const uploads: Record<string, PresignedUpload> = {};
   for (const [slot, contentType] of wanted) uploads[slot] = await deps.files.presignUpload(fileKey(s, s.id, s.attempt, slot), contentType);
@@ -162,7 +228,18 @@ const TEST_FIELDS = {
   test_delay_seconds: int(0, MAX_TEST_DELAY_SECONDS),
 };
 /** Test choices are parameters only in test mode: in live mode they are unknown. */
-const SUBMIT_PARAMS = { live: obj(SUBMIT_FIELDS), test: obj({ ...SUBMIT_FIELDS, ...TEST_FIELDS }) };
+/**
+ * The page's form as a browser posts it. Without JavaScript, each file input
+ * arrives as its file name only (a form-encoded post carries no file): read
+ * and ignored, so a missing photo is refused as missing. From the page's
+ * test panel (`test_panel=true`), the delay counts only with its "async" box
+ * ticked; a direct post of test_delay_seconds still gets its delay.
+ */
+const PAGE_FIELDS = { document_front: str(500), document_back: str(500), selfie: str(500) };
+const SUBMIT_PARAMS = {
+  live: obj({ ...SUBMIT_FIELDS, ...PAGE_FIELDS }),
+  test: obj({ ...SUBMIT_FIELDS, ...PAGE_FIELDS, ...TEST_FIELDS, test_async: bool(), test_panel: bool() }),
+};
 const SECRET_SUBMIT_PARAMS = {
   live: obj({ ...SUBMIT_FIELDS, client_secret: str(300, false) }, { required: ['client_secret'] }),
   test: obj({ ...SUBMIT_FIELDS, ...TEST_FIELDS, client_secret: str(300, false) }, { required: ['client_secret'] }),
@@ -179,12 +256,14 @@ interface SubmitParams {
   test_outcome?: 'verified' | 'unverified';
   test_error_code?: string;
   test_delay_seconds?: number;
+  test_async?: boolean;
+  test_panel?: boolean;
 }
 
 function parseDob(dob: string | null | undefined) {
   if (!dob) return undefined;
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(dob);
-  if (!m) throw invalidRequest('Invalid dob: write the date of birth as YYYY-MM-DD.', { param: 'dob' });
+  if (!m) throw new PageInputError('error_dob_format', 'Invalid dob: write the date of birth as YYYY-MM-DD.', { param: 'dob' });
   return { year: Number(m[1]), month: Number(m[2]), day: Number(m[3]) };
 }
 
@@ -195,15 +274,19 @@ function submissionOf(s: SessionRecord, p: SubmitParams, scope: Scope, nowMs: nu
   if (s.livemode) {
     // In test mode nothing is checked, so nothing is required.
     if (need.document && !uploaded.has('document_front'))
-      throw invalidRequest('Upload a photo of the front of your document.', { code: 'parameter_missing', param: 'uploaded' });
+      throw new PageInputError('error_missing_front', 'Upload a photo of the front of your document.', { code: 'parameter_missing', param: 'uploaded' });
     if (need.selfie && !uploaded.has('selfie'))
-      throw invalidRequest('Upload a photo of your face.', { code: 'parameter_missing', param: 'uploaded' });
-    if (need.idNumber && !p.id_number) throw invalidRequest('Enter your ID number.', { code: 'parameter_missing', param: 'id_number' });
+      throw new PageInputError('error_missing_selfie', 'Upload a photo of your face.', { code: 'parameter_missing', param: 'uploaded' });
+    if (need.idNumber && !p.id_number)
+      throw new PageInputError('error_missing_id_number', 'Enter your ID number.', { code: 'parameter_missing', param: 'id_number' });
   }
   if (p.document_type && !need.documentTypes.includes(p.document_type as never))
     throw invalidRequest(`This verification accepts: ${need.documentTypes.join(', ')}.`, { param: 'document_type' });
   if (p.test_outcome === 'unverified' && !p.test_error_code)
-    throw invalidRequest('Choose the error to report for a failed test verification.', { code: 'parameter_missing', param: 'test_error_code' });
+    throw new PageInputError('error_missing_test_code', 'Choose the error to report for a failed test verification.', {
+      code: 'parameter_missing',
+      param: 'test_error_code',
+    });
   const files: Submission['files'] = {};
   for (const slot of uploaded) files[slot] = fileKey(scope, s.id, s.attempt, slot);
   const dob = parseDob(p.dob);
@@ -248,13 +331,13 @@ async function submit(deps: VerifyDeps, s: SessionRecord, p: SubmitParams, nowMs
     await deps.sessions.commit(next, { action: 'submit', version: s.version });
   } catch (err) {
     if (err instanceof StaleSession)
-      throw new NotUsable(409, 'Already submitted', 'This verification was submitted from another window at the same time.');
+      throw new NotUsable(409, 'concurrent');
     throw err;
   }
   return next;
 }
 
-/** POST /verify/{id}/{token}/submit: from the hosted page. */
+/** POST /verify/{id}/{token}/submit: from the hosted page (its script asks for JSON; without script, a page answers). */
 export async function submitWithUrlToken(
   deps: VerifyDeps,
   id: string,
@@ -262,20 +345,26 @@ export async function submitWithUrlToken(
   raw: unknown,
   nowMs: number,
   accept: string | undefined,
+  req: PageRequest = {},
 ): Promise<HttpResponse> {
+  const locale = localeOf(req);
+  const nonce = newNonce();
+  const pageHeaders = { ...PAGE_HEADERS(nonce, ''), 'content-language': locale };
   try {
     const s = await open(deps, id, token, 'url', nowMs);
     const p = parseParams<SubmitParams>(s.livemode ? SUBMIT_PARAMS.live : SUBMIT_PARAMS.test, raw);
+    if (p.test_panel === true && p.test_async !== true) delete p.test_delay_seconds;
     const next = await submit(deps, s, p, nowMs);
     const redirect = redirectTarget(next.return_url);
     if (wantsJson(accept)) return { status: 200, body: { status: next.status, redirect_url: redirect ?? null } };
     if (redirect) return { status: 303, body: null, headers: { location: redirect }, html: '' };
-    const nonce = randomBytes(16).toString('base64');
-    return { status: 200, body: null, headers: PAGE_HEADERS(nonce, ''), html: messagePage('Thank you', 'Your information was submitted and is being checked. You can close this page.', nonce) };
+    return { status: 200, body: null, headers: pageHeaders, html: messagePage({ locale, nonce, branding: await brandingFor(deps, s) }, 'done') };
   } catch (err) {
-    if (err instanceof NotUsable && !wantsJson(accept)) {
-      const nonce = randomBytes(16).toString('base64');
-      return { status: err.status, body: null, headers: PAGE_HEADERS(nonce, ''), html: messagePage(err.title, err.message, nonce) };
+    if (wantsJson(accept)) throw inLanguage(err, locale);
+    if (err instanceof NotUsable) return { status: err.status, body: null, headers: pageHeaders, html: messagePage({ locale, nonce }, err.page) };
+    if (err instanceof ApiError && err.status === 400) {
+      const message = err instanceof PageInputError ? CATALOGUES[locale][err.messageKey] : err.message;
+      return { status: 400, body: null, headers: pageHeaders, html: inputErrorPage({ locale, nonce }, message, `/verify/${id}/${token}`) };
     }
     throw err;
   }
@@ -287,7 +376,7 @@ export async function submitWithClientSecret(deps: VerifyDeps, id: string, raw: 
   if (typeof secret !== 'string' || secret === '')
     throw invalidRequest('Missing required param: client_secret.', { code: 'parameter_missing', param: 'client_secret' });
   const m = /^(vs_[0-9A-Za-z]+)_secret_([0-9A-Za-z]+)$/.exec(secret);
-  if (!m || m[1] !== id) throw new NotUsable(404, 'Not valid', 'The client secret is not valid for this VerificationSession.');
+  if (!m || m[1] !== id) throw new NotUsable(404, 'invalid', 'The client secret is not valid for this VerificationSession.');
   const s = await open(deps, id, m[2], 'client_secret', nowMs);
   const p = parseParams<SubmitParams>(s.livemode ? SECRET_SUBMIT_PARAMS.live : SECRET_SUBMIT_PARAMS.test, raw);
   const next = await submit(deps, s, p, nowMs);

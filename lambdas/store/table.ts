@@ -18,6 +18,7 @@
  *                   content type, size, the ids of its links; written with the report that names it;
  *                   TTL when the bucket's lifecycle rule deletes the image; redaction deletes it)
  *   file link       pk = "A#<account>#<test|live>"  sk = "FL#<link_id>"    (TTL the file's; redaction deletes it)
+ *   settings        pk = "A#<account>#<test|live>"  sk = "SETTINGS"        (an extension: the hosted page's branding)
  *   idempotency     pk = "IK#<account>#<test|live>#<key>"  sk = "IK"
  *   api key         pk = "KEY#<sha256 of the key>"  sk = "KEY"
  * Sessions of one account and mode share a partition: a retrieve is one GetItem,
@@ -50,6 +51,8 @@ export const FLOW_SK_PREFIX = 'VF#';
 export const FILE_SK_PREFIX = 'FILE#';
 /** Sort-key prefix of file links. */
 export const FILE_LINK_SK_PREFIX = 'FL#';
+/** Sort key of an account's settings (POST /v1/identity/settings). */
+export const SETTINGS_SK = 'SETTINGS';
 /** Sort-key prefix of stored events. */
 export const EVENT_SK_PREFIX = 'EV#';
 /** Sort-key prefix of the per-session list of stored events. */

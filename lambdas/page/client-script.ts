@@ -1,0 +1,124 @@
+/**
+ * The hosted page's script (inline, under the page's nonce). Without it the
+ * form still posts as plain HTML.
+ *
+ * - Each chosen photo is decoded with createImageBitmap (EXIF orientation
+ *   applied), drawn on a canvas at most PHOTO_MAX_SIDE px on its longest side
+ *   and re-encoded as JPEG at PHOTO_QUALITY. Re-encoding writes no metadata,
+ *   so EXIF (GPS included) never leaves the device. A file the browser cannot
+ *   decode is sent as it is, and storage's 10 MB cap still applies to it.
+ * - A preview with "Retake" replaces the file input once a photo is ready.
+ * - On submit, each photo not yet stored is uploaded with its presigned POST
+ *   by XMLHttpRequest, whose upload progress drives a <progress> bar. A
+ *   failed upload keeps its photo and offers "Try again"; photos already
+ *   uploaded are not sent again.
+ * - Words come from the page's catalogue (#page-strings); status goes to a
+ *   polite live region, errors to an alert region.
+ */
+export const PHOTO_MAX_SIDE = 2000;
+export const PHOTO_QUALITY = 0.85;
+
+export const PAGE_SCRIPT = `
+(function(){
+var MAX_SIDE=${PHOTO_MAX_SIDE},QUALITY=${PHOTO_QUALITY};
+var S=JSON.parse(document.getElementById('page-strings').textContent);
+function t(k,v){return S[k].replace(/\\{(\\w+)\\}/g,function(w,n){return v&&Object.prototype.hasOwnProperty.call(v,n)?v[n]:w;});}
+var form=document.getElementById('verify'),statusEl=document.getElementById('status'),alertEl=document.getElementById('alert');
+function say(text){statusEl.textContent=text;}
+function shout(text){alertEl.textContent='';setTimeout(function(){alertEl.textContent=text;},50);}
+var slots=[];
+Array.prototype.forEach.call(form.querySelectorAll('.photo'),function(box){
+  var s={name:box.dataset.slot,label:box.dataset.label,input:box.querySelector('input[type=file]'),preview:box.querySelector('.preview'),
+    img:box.querySelector('.preview img'),progress:box.querySelector('progress'),error:box.querySelector('.slot-error'),retry:box.querySelector('.retry'),
+    blob:null,type:null,uploaded:false,ready:Promise.resolve(),url:null};
+  slots.push(s);
+  s.input.addEventListener('change',function(){s.ready=prepare(s);});
+  box.querySelector('.retake').addEventListener('click',function(){s.input.click();});
+  s.retry.addEventListener('click',function(){upload([s]).then(function(ok){if(ok)s.preview.querySelector('button').focus();});});
+});
+function setError(s,text){
+  s.error.textContent=text||'';s.error.hidden=!text;
+  if(text)s.input.setAttribute('aria-describedby',s.error.id);else s.input.removeAttribute('aria-describedby');
+}
+async function shrink(file){
+  var bmp=await createImageBitmap(file,{imageOrientation:'from-image'});
+  var k=Math.min(1,MAX_SIDE/Math.max(bmp.width,bmp.height));
+  var w=Math.max(1,Math.round(bmp.width*k)),h=Math.max(1,Math.round(bmp.height*k));
+  var c=document.createElement('canvas');c.width=w;c.height=h;
+  var g=c.getContext('2d');g.fillStyle='#fff';g.fillRect(0,0,w,h);g.imageSmoothingQuality='high';g.drawImage(bmp,0,0,w,h);
+  if(bmp.close)bmp.close();
+  var blob=await new Promise(function(r){c.toBlob(r,'image/jpeg',QUALITY);});
+  c.width=c.height=0;
+  if(!blob)throw new Error('encode');
+  return blob;
+}
+async function prepare(s){
+  var f=s.input.files&&s.input.files[0];
+  s.uploaded=false;s.blob=null;setError(s,'');s.retry.hidden=true;s.progress.hidden=true;
+  if(s.url){URL.revokeObjectURL(s.url);s.url=null;}
+  if(!f){s.preview.hidden=true;s.input.hidden=false;return;}
+  say(t('status_preparing',{photo:s.label}));
+  try{
+    s.blob=await shrink(f);s.type='image/jpeg';
+    s.url=URL.createObjectURL(s.blob);s.img.src=s.url;
+    var hadFocus=document.activeElement===s.input;
+    s.preview.hidden=false;s.input.hidden=true;
+    if(hadFocus)s.preview.querySelector('button').focus();
+    say(t('status_ready',{photo:s.label}));
+  }catch(e){
+    // Not a picture this browser can read: send it as it is; storage and the checks decide.
+    s.blob=f;s.type=/^image\\/(jpeg|png|webp)$/.test(f.type)?f.type:'image/jpeg';
+    s.preview.hidden=true;s.input.hidden=false;say('');
+  }
+}
+function post(u,s){
+  return new Promise(function(resolve){
+    var x=new XMLHttpRequest();x.open('POST',u.url);
+    x.upload.addEventListener('progress',function(e){if(e.lengthComputable)s.progress.value=Math.round(100*e.loaded/e.total);});
+    x.onload=function(){resolve({ok:x.status>=200&&x.status<300,status:x.status,text:x.responseText||''});};
+    x.onerror=x.onabort=x.ontimeout=function(){resolve({ok:false,status:0,text:''});};
+    var fd=new FormData();Object.keys(u.fields).forEach(function(k){fd.append(k,u.fields[k]);});
+    fd.append('file',s.blob,s.name+(s.type==='image/jpeg'?'.jpg':''));x.send(fd);
+  });
+}
+async function upload(list){
+  await Promise.all(list.map(function(s){return s.ready;}));
+  list=list.filter(function(s){return s.blob&&!s.uploaded;});
+  if(!list.length)return true;
+  var ask=new URLSearchParams();list.forEach(function(s){ask.append('files['+s.name+']',s.type);});
+  var r=await fetch(form.dataset.uploads,{method:'POST',body:ask,headers:{accept:'application/json'}});
+  var out=await r.json().catch(function(){return {};});
+  if(!r.ok){shout(out.error&&out.error.message||t('error_generic'));return false;}
+  var failed=null;
+  for(var i=0;i<list.length;i++){
+    var s=list[i];setError(s,'');s.retry.hidden=true;s.progress.value=0;s.progress.hidden=false;
+    say(t('status_uploading',{photo:s.label}));
+    var res=await post(out.uploads[s.name],s);
+    if(res.ok){s.uploaded=true;s.progress.value=100;say(t('status_uploaded',{photo:s.label}));continue;}
+    s.progress.hidden=true;
+    var msg=/EntityTooLarge/.test(res.text)?t('error_upload_too_large',{photo:s.label}):t('error_upload_failed',{photo:s.label});
+    setError(s,msg);s.retry.hidden=false;failed=failed||msg;
+  }
+  if(failed){shout(failed);return false;}
+  return true;
+}
+var busy=false;
+form.addEventListener('submit',async function(ev){
+  ev.preventDefault();if(busy)return;busy=true;form.setAttribute('aria-busy','true');
+  try{
+    if(!(await upload(slots)))return;
+    var data=new URLSearchParams();
+    slots.forEach(function(s){if(s.uploaded)data.append('uploaded[]',s.name);});
+    new FormData(form).forEach(function(v,k){if(typeof v==='string'&&v!=='')data.append(k,v);});
+    if(!form.elements.test_async||!form.elements.test_async.checked)data.delete('test_delay_seconds');
+    if(data.get('test_outcome')!=='unverified')data.delete('test_error_code');
+    say(t('status_submitting'));
+    var r=await fetch(form.action,{method:'POST',body:data,headers:{accept:'application/json'}});
+    var out=await r.json().catch(function(){return {};});
+    if(!r.ok){say('');shout(out.error&&out.error.message||t('error_generic'));return;}
+    alertEl.textContent='';say(t('done_message'));
+    if(out.redirect_url)window.location.assign(out.redirect_url);
+  }catch(e){say('');shout(t('error_generic'));}
+  finally{busy=false;form.removeAttribute('aria-busy');}
+});
+})();`;
