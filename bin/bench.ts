@@ -470,7 +470,11 @@ async function lifecycle(): Promise<void> {
   const background = 3 + 1 + 3 + 1;
   const gbSeconds = (apiMs / 1000) * (1024 / 1024) + background * (meanApiMs / 1000) * (512 / 1024);
   const invocations = apiCalls.length + background;
-  const imageBytes = 3 * 1.5 * 1024 * 1024;
+  // Each photo as the hosted page uploads it: downscaled in the browser to at
+  // most 2,000 px, JPEG 0.85. 616,022 bytes is what a 12-megapixel phone photo
+  // (5.7 MB) became in test/e2e/hosted-page-people.test.ts.
+  const photoBytes = 616_022;
+  const imageBytes = 3 * photoBytes;
   const storedBytes = writes.filter((w) => !w.failed).reduce((mm, w) => mm.set(w.key, w.bytes), new Map<string, number>());
   const itemBytes = [...storedBytes.values()].reduce((a, b) => a + b + 100, 0); // + DynamoDB's 100 bytes of overhead per item
   const logTotal = logBytes + invocations * LAMBDA_PLATFORM_LOG_BYTES;
@@ -488,7 +492,7 @@ async function lifecycle(): Promise<void> {
     ['SQS requests', `${sqsRequests} (${[...sqsCounts].map(([k, v]) => `${k} ${v}`).join(', ')}; empty polls not counted)`, per1000(sqsRequests, PRICES.sqsPerMillionRequests / 1e6)],
     ['S3 PUT of 3 images', '3 PUT', per1000(3, PRICES.s3PutPerThousand / 1000)],
     ['S3 GET by the checks', '3 GET', per1000(3, PRICES.s3GetPerThousand / 1000)],
-    [`S3 storage, 3 images x 1.5 MB for ${FILE_RETENTION_DAYS} days`, `${(imageBytes / 1024 / 1024).toFixed(1)} MB`, per1000((imageBytes / GB) * (FILE_RETENTION_DAYS / 30), PRICES.s3StoragePerGbMonth)],
+    [`S3 storage, 3 images x ${(photoBytes / 1e6).toFixed(2)} MB (downscaled by the page) for ${FILE_RETENTION_DAYS} days`, `${(imageBytes / 1024 / 1024).toFixed(1)} MB`, per1000((imageBytes / GB) * (FILE_RETENTION_DAYS / 30), PRICES.s3StoragePerGbMonth)],
     ['CloudWatch Logs ingestion', `${logTotal} bytes (our lines + Lambda's START/END/REPORT)`, per1000(logTotal / GB, PRICES.logsIngestionPerGb)],
   ];
   const infra = lines.reduce((a, l) => a + l[2], 0);

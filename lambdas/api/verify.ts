@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { errorForLog, logger } from '../observability/powertools.js';
 import { ApiError, invalidRequest } from '../domain/errors.js';
 import { isTimeOrderedId } from '../domain/ids.js';
 import { arrayOf, bool, int, obj, oneOf, parseParams, redirectTarget, str } from '../domain/params.js';
@@ -125,7 +126,7 @@ async function brandingFor(deps: VerifyDeps, scope: Scope): Promise<PageBranding
     const s = await deps.settings.get(scope, false);
     return { display_name: s.display_name, accent_color: s.accent_color, logo: s.logo && { content_type: s.logo.content_type, data: s.logo.data } };
   } catch (err) {
-    console.error(JSON.stringify({ level: 'error', message: 'branding not readable', error: err instanceof Error ? err.name : String(err) }));
+    logger.error('branding not readable', { error: errorForLog(err) });
     return undefined;
   }
 }

@@ -10,6 +10,7 @@
  * The hosted page's tokens and the API's Authorization header open nothing here.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { errorForLog, logger } from '../observability/powertools.js';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { ApiError } from '../domain/errors.js';
 import type { Scope } from '../domain/session.js';
@@ -257,7 +258,7 @@ async function sessionAction(deps: ApiDeps, ctx: CallContext, pc: PageContext, i
       await resendEvent(deps, ctx, event, { webhook_endpoint: firstString(form.webhook_endpoint) });
     } else if (action === 'reveal') {
       // Who looked, and at which session: never what they saw.
-      console.log(JSON.stringify({ level: 'info', message: 'console reveal of verified outputs', requestId: ctx.request.id, account: ctx.scope.account, livemode: ctx.scope.livemode, session: id }));
+      logger.info('console reveal of verified outputs', { request_id: ctx.request.id, account: ctx.scope.account, livemode: ctx.scope.livemode, session_id: id });
       return sessionDetail(deps, ctx, pc, id, { revealed: true });
     } else return page(404, messagePage(pc, 'Not found', 'This console page does not exist.'));
   } catch (err) {
@@ -431,12 +432,12 @@ export async function consoleRequest(
   } catch (err) {
     if (err instanceof ApiError) res = page(err.status, messagePage({ nonce }, 'Request refused', err.message));
     else {
-      console.error(JSON.stringify({ level: 'error', requestId: req.requestId, error: err instanceof Error ? err.stack : String(err) }));
+      logger.error('console request failed', { request_id: req.requestId, path: maskPath(req.path), error: errorForLog(err) });
       res = page(500, messagePage({ nonce }, 'Something went wrong', `The console could not answer. Request id: ${req.requestId}.`));
     }
   }
   if (process.env.API_ACCESS_LOG !== 'off')
-    console.log(JSON.stringify({ level: 'info', requestId: req.requestId, method: req.method, path: maskPath(req.path), status: res.status, ms: Date.now() - started }));
+    logger.info('console request', { request_id: req.requestId, method: req.method, path: maskPath(req.path), status: res.status, ms: Date.now() - started });
   const storage = deps.files ? await deps.files.uploadOrigin() : '';
   const headers: Record<string, string> = {
     'request-id': req.requestId,

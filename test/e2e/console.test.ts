@@ -90,9 +90,9 @@ async function verifyThroughHostedPage(url: string) {
   await page.route('https://merchant.example/**', (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<h1>Back</h1>' }));
   await page.goto(url);
   await page.getByLabel('Identity card', { exact: true }).check();
-  await page.getByLabel('Photo of the front').setInputFiles({ name: 'front.png', mimeType: 'image/png', buffer: PNG });
-  await page.getByLabel('Photo of the back (not needed for a passport)').setInputFiles({ name: 'back.png', mimeType: 'image/png', buffer: PNG });
-  await page.getByLabel('Selfie').setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: PNG });
+  await page.getByLabel('Photo of the front', { exact: true }).setInputFiles({ name: 'front.png', mimeType: 'image/png', buffer: PNG });
+  await page.getByLabel('Photo of the back (not needed for a passport)', { exact: true }).setInputFiles({ name: 'back.png', mimeType: 'image/png', buffer: PNG });
+  await page.getByLabel('Selfie', { exact: true }).setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: PNG });
   await page.getByLabel('Verification success').check();
   await page.getByRole('button', { name: 'Submit' }).click();
   await page.waitForURL('https://merchant.example/done');
