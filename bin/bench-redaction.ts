@@ -5,6 +5,8 @@
  * (every copy, then the finished session) are counted apart, by operation.
  * Capacity units are as DynamoDB Local reports them.
  */
+// No CloudWatch EMF lines in the bench's output (they would bury the table).
+import '../local/quiet-metrics.js';
 import { type DynamoObserver, documentClient } from '../lambdas/store/dynamo.js';
 import { EventStore } from '../lambdas/store/event-store.js';
 import { FileStore } from '../lambdas/store/file-store.js';

@@ -13,6 +13,8 @@
  *   BENCH_EVENTS   webhook deliveries in the throughput backlog (default 100)
  *   BENCH_ONLY     calls,webhooks,lifecycle: run only these sections (a partial table)
  */
+// No CloudWatch EMF lines in the bench's output (they would bury the table).
+import '../local/quiet-metrics.js';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';

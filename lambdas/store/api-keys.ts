@@ -113,19 +113,7 @@ export class ApiKeyStore {
    */
   async list(): Promise<KeySummary[]> {
     const keys: KeySummary[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.doc.send(
-        new ScanCommand({
-          TableName: this.table,
-          FilterExpression: 'sk = :key AND begins_with(pk, :prefix)',
-          ExpressionAttributeValues: { ':key': 'KEY', ':prefix': 'KEY#' },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of page.Items ?? []) keys.push(summary(item));
-      start = page.LastEvaluatedKey;
-    } while (start);
+    for await (const item of this.scanKeyItems('KEY#')) keys.push(summary(item));
     return keys.sort((a, b) => a.created - b.created || a.id.localeCompare(b.id));
   }
 
@@ -159,7 +147,12 @@ export class ApiKeyStore {
   }
 
   private async digestOf(id: string): Promise<string | undefined> {
-    const prefix = `KEY#${id.slice('key_'.length)}`;
+    for await (const item of this.scanKeyItems(`KEY#${id.slice('key_'.length)}`)) return String(item.pk).slice('KEY#'.length);
+    return undefined;
+  }
+
+  /** The key items whose partition key starts with `prefix`, page by page (a scan of the whole table). */
+  private async *scanKeyItems(prefix: string): AsyncGenerator<Record<string, unknown>> {
     let start: Record<string, unknown> | undefined;
     do {
       const page = await this.doc.send(
@@ -170,11 +163,9 @@ export class ApiKeyStore {
           ExclusiveStartKey: start,
         }),
       );
-      const found = page.Items?.[0];
-      if (found) return String(found.pk).slice('KEY#'.length);
+      yield* page.Items ?? [];
       start = page.LastEvaluatedKey;
     } while (start);
-    return undefined;
   }
 }
 

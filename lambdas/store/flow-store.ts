@@ -1,8 +1,7 @@
-import { GetCommand, PutCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Scope } from '../domain/session.js';
 import { FLOW_ID_PREFIX, type FlowRecord } from '../domain/verification-flow.js';
-import { cancellationReasons } from './dynamo.js';
-import { type IdempotentRequest, IdempotencyKeyTaken, fromItem as savedFromItem, putSavedResult } from './idempotency.js';
+import { type SaveWith, putWithSavedResult } from './idempotency.js';
 import { scopeKey } from './session-store.js';
 import { FLOW_SK_PREFIX } from './table.js';
 import { type CreatedFilter, queryTimeOrderedPage } from './time-ordered-list.js';
@@ -29,25 +28,9 @@ export class FlowStore {
   ) {}
 
   /** Writes a new flow; with `save`, in one transaction with the Idempotency-Key's saved result. */
-  async create(rec: FlowRecord, save?: { req: IdempotentRequest; status: number; body: unknown; nowMs: number }): Promise<void> {
+  async create(rec: FlowRecord, save?: SaveWith): Promise<void> {
     const put = { TableName: this.table, Item: { ...flowKey(rec, rec.id), ...rec }, ConditionExpression: 'attribute_not_exists(pk)' };
-    if (!save) {
-      await this.doc.send(new PutCommand({ ...put, ReturnConsumedCapacity: 'TOTAL' }));
-      return;
-    }
-    try {
-      await this.doc.send(
-        new TransactWriteCommand({
-          TransactItems: [{ Put: put }, { Put: putSavedResult(this.table, save.req, save.status, save.body, save.nowMs) }],
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
-      );
-    } catch (err) {
-      const reasons = cancellationReasons(err);
-      const saved = reasons?.[1]?.code === 'ConditionalCheckFailed' ? savedFromItem(reasons[1].item, save.nowMs) : undefined;
-      if (saved) throw new IdempotencyKeyTaken(saved);
-      throw err;
-    }
+    await putWithSavedResult(this.doc, put, save);
   }
 
   /** One consistent read: a flow of this account and mode, or undefined. */

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Scope } from '../domain/session.js';
 import { TTL_ATTRIBUTE } from './table.js';
-import { batchGetAll, errorName, itemOnConditionFailure } from './dynamo.js';
+import { batchGetAll, cancellationReasons, errorName, itemOnConditionFailure } from './dynamo.js';
 
 /**
  * Stripe's Idempotency-Key semantics. The first result of a request (status and
@@ -115,6 +115,51 @@ export function putSavedResult(table: string, req: IdempotentRequest, status: nu
 export class IdempotencyKeyTaken extends Error {
   constructor(readonly saved: SavedResult) {
     super('idempotency key already used');
+  }
+}
+
+/** A keyed change's result, saved in the same transaction as the change. */
+export interface SaveWith {
+  req: IdempotentRequest;
+  status: number;
+  body: unknown;
+  nowMs: number;
+}
+
+/**
+ * Puts one conditional item; with `save`, in one transaction with the
+ * Idempotency-Key's saved result. Another request holding the key throws
+ * IdempotencyKeyTaken; the item's own condition failing calls `onRefused`
+ * (which throws the store's own error) or rethrows the refusal.
+ */
+export async function putWithSavedResult(
+  doc: DynamoDBDocumentClient,
+  put: { TableName: string; Item: Record<string, unknown>; ConditionExpression: string; ExpressionAttributeValues?: Record<string, unknown> },
+  save: SaveWith | undefined,
+  onRefused?: () => never,
+): Promise<void> {
+  if (!save) {
+    try {
+      await doc.send(new PutCommand({ ...put, ReturnConsumedCapacity: 'TOTAL' }));
+    } catch (err) {
+      if (onRefused && errorName(err) === 'ConditionalCheckFailedException') onRefused();
+      throw err;
+    }
+    return;
+  }
+  try {
+    await doc.send(
+      new TransactWriteCommand({
+        TransactItems: [{ Put: put }, { Put: putSavedResult(put.TableName, save.req, save.status, save.body, save.nowMs) }],
+        ReturnConsumedCapacity: 'TOTAL',
+      }),
+    );
+  } catch (err) {
+    const reasons = cancellationReasons(err);
+    const saved = reasons?.[1]?.code === 'ConditionalCheckFailed' ? fromItem(reasons[1].item, save.nowMs) : undefined;
+    if (saved) throw new IdempotencyKeyTaken(saved);
+    if (onRefused && reasons?.[0]?.code === 'ConditionalCheckFailed') onRefused();
+    throw err;
   }
 }
 

@@ -1,9 +1,7 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Scope } from '../domain/session.js';
 import { type SettingsRecord, emptySettings } from '../domain/settings.js';
-import { cancellationReasons } from './dynamo.js';
-import { type IdempotentRequest, IdempotencyKeyTaken, fromItem as savedFromItem, putSavedResult } from './idempotency.js';
+import { type SaveWith, putWithSavedResult } from './idempotency.js';
 import { scopeKey } from './session-store.js';
 import { SETTINGS_SK } from './table.js';
 
@@ -34,35 +32,15 @@ export class SettingsStore {
    * read (else SettingsChanged); with `save`, in one transaction with the
    * Idempotency-Key's saved result.
    */
-  async put(next: SettingsRecord, expectedVersion: number, save?: { req: IdempotentRequest; status: number; body: unknown; nowMs: number }): Promise<void> {
+  async put(next: SettingsRecord, expectedVersion: number, save?: SaveWith): Promise<void> {
     const put = {
       TableName: this.table,
       Item: { ...settingsKey(next), ...next },
       ConditionExpression: 'attribute_not_exists(pk) OR version = :v',
       ExpressionAttributeValues: { ':v': expectedVersion },
     };
-    if (!save) {
-      try {
-        await this.doc.send(new PutCommand({ ...put, ReturnConsumedCapacity: 'TOTAL' }));
-      } catch (err) {
-        if (err instanceof ConditionalCheckFailedException) throw new SettingsChanged();
-        throw err;
-      }
-      return;
-    }
-    try {
-      await this.doc.send(
-        new TransactWriteCommand({
-          TransactItems: [{ Put: put }, { Put: putSavedResult(this.table, save.req, save.status, save.body, save.nowMs) }],
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
-      );
-    } catch (err) {
-      const reasons = cancellationReasons(err);
-      const saved = reasons?.[1]?.code === 'ConditionalCheckFailed' ? savedFromItem(reasons[1].item, save.nowMs) : undefined;
-      if (saved) throw new IdempotencyKeyTaken(saved);
-      if (reasons?.[0]?.code === 'ConditionalCheckFailed') throw new SettingsChanged();
-      throw err;
-    }
+    await putWithSavedResult(this.doc, put, save, () => {
+      throw new SettingsChanged();
+    });
   }
 }
