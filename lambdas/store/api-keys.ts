@@ -24,7 +24,9 @@ const MISS_CACHE_SECONDS = 5;
 const KEY_FORMAT = /^sk_(test|live)_[0-9A-Za-z]{24,128}$/;
 
 export const hashKey = (secretKey: string) => createHash('sha256').update(secretKey).digest('hex');
-const keyItemKey = (secretKey: string) => ({ pk: `KEY#${hashKey(secretKey)}`, sk: 'KEY' });
+/** The item of a key, named by the SHA-256 digest of the key (the only form the table holds). */
+export const keyItemOfDigest = (digest: string) => ({ pk: `KEY#${digest}`, sk: 'KEY' });
+const keyItemKey = (secretKey: string) => keyItemOfDigest(hashKey(secretKey));
 /** A key's public name: the start of its digest (not enough to find the key, enough to tell keys apart). */
 const keyIdOfDigest = (digest: string) => `key_${digest.slice(0, 16)}`;
 export const keyId = (secretKey: string) => keyIdOfDigest(hashKey(secretKey));
@@ -131,7 +133,7 @@ export class ApiKeyStore {
       const r = await this.doc.send(
         new UpdateCommand({
           TableName: this.table,
-          Key: { pk: `KEY#${digest}`, sk: 'KEY' },
+          Key: keyItemOfDigest(digest),
           UpdateExpression: 'SET revoked = if_not_exists(revoked, :now)',
           ConditionExpression: 'attribute_exists(pk)',
           ExpressionAttributeValues: { ':now': Math.floor(nowMs / 1000) },

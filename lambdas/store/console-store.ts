@@ -3,7 +3,7 @@ import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocum
 import { idBoundsAt } from '../domain/ids.js';
 import type { Scope } from '../domain/session.js';
 import type { DeliveryRecord } from '../domain/webhook-delivery.js';
-import { hashKey } from './api-keys.js';
+import { hashKey, keyItemOfDigest } from './api-keys.js';
 import { scopeKey } from './session-store.js';
 import { TTL_ATTRIBUTE, WEBHOOK_DELIVERY_SK_PREFIX } from './table.js';
 
@@ -61,8 +61,8 @@ export class ConsoleStore {
     if (!COOKIE_VALUE.test(cookieValue)) return undefined;
     const item = (await this.doc.send(new GetCommand({ TableName: this.table, Key: signInKey(cookieValue), ConsistentRead: true }))).Item;
     if (!item || typeof item.expires_ms !== 'number' || item.expires_ms <= nowMs) return undefined;
-    // The key itself, read again: a revoked or deleted key ends its sign-ins at once (the API's own cache waits KEY_CACHE_SECONDS).
-    const k = (await this.doc.send(new GetCommand({ TableName: this.table, Key: { pk: `KEY#${item.key_digest}`, sk: 'KEY' } }))).Item;
+    // The key itself, read again: a revoked or deleted key ends its sign-ins at once (the API's own cache waits up to API_KEY_CACHE_SECONDS).
+    const k = (await this.doc.send(new GetCommand({ TableName: this.table, Key: keyItemOfDigest(String(item.key_digest)) }))).Item;
     if (!k || k.revoked || k.account !== item.account || k.livemode !== item.livemode) return undefined;
     return { scope: { account: String(item.account), livemode: item.livemode === true }, csrfToken: String(item.csrf_token), expiresMs: item.expires_ms };
   }

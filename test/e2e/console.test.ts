@@ -1,17 +1,17 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import AxeBuilder from '@axe-core/playwright';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeyStore, hashKey, newSecretKey } from '../../lambdas/store/api-keys.js';
 import { newAccountId } from '../../lambdas/domain/ids.js';
-import { type TestService, request, startTestService } from '../support/api.js';
+import { type TestService, request, settledSession, startTestService } from '../support/api.js';
+import { launchChromium } from '../support/browser.js';
 import { until } from '../support/until.js';
 
 // The operator console as an operator meets it: Debian's Chromium against the local service.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SESSIONS = '/v1/identity/verification_sessions';
 /** An image as the page scripts below read it (this project's TypeScript has no DOM library). */
 type Img = { complete: boolean; naturalWidth: number; getAttribute(name: string): string | null };
@@ -25,12 +25,8 @@ let receiverUrl: string;
 const received: string[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: install Debian's chromium package (.ci/run does).`);
   svc = await startTestService({ webhooks: { schedule: { live: [1, 1], test: [1, 1] }, random: () => 0.5, timeoutMs: 2000 } });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   receiver = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString('utf8')));
@@ -80,9 +76,6 @@ async function signIn(page: Page, key: string) {
   await page.waitForURL(/\/console\/sessions$/);
 }
 
-async function settled(id: string) {
-  return until('the checks', () => svc.call('GET', `${SESSIONS}/${id}?expand[]=last_verification_report`), (r) => r.body.status !== 'processing');
-}
 
 /** Verifies a session through its hosted page, with front, back and selfie. */
 async function verifyThroughHostedPage(url: string) {
@@ -152,7 +145,7 @@ describe('the operator console in Chromium', { timeout: 180_000 }, () => {
       await svc.call('POST', SESSIONS, { type: 'document', 'options[document][require_matching_selfie]': 'true', client_reference_id: 'order-verified', return_url: 'https://merchant.example/done' })
     ).body;
     await verifyThroughHostedPage(verified.url);
-    expect((await settled(verified.id)).body.status).toBe('verified');
+    expect((await settledSession(svc, verified.id)).status).toBe('verified');
 
     const context = await newContext();
     const page = await context.newPage();

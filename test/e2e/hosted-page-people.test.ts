@@ -1,13 +1,14 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import AxeBuilder from '@axe-core/playwright';
-import { type Browser, type BrowserContext, type BrowserContextOptions, type Page, chromium } from 'playwright-core';
+import { type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { sessionPrefix } from '../../lambdas/store/file-store.js';
 import { sessionKey } from '../../lambdas/store/session-store.js';
-import { type TestService, startTestService } from '../support/api.js';
+import { type TestService, settledSession, startTestService } from '../support/api.js';
+import { launchChromium } from '../support/browser.js';
 
 // Browser globals inside page.evaluate callbacks (the project compiles without the DOM library).
 declare const document: any;
@@ -17,7 +18,6 @@ type HTMLElement = any;
 type HTMLImageElement = any;
 
 // The hosted page for the people who use it: their language, their phone, small uploads, accessibility, the operator's brand.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SESSIONS = '/v1/identity/verification_sessions';
 const DOCS = join(import.meta.dirname, '../../docs');
 
@@ -110,13 +110,9 @@ function jpegInfo(buf: Buffer) {
 // --- the service and the browser ----------------------------------------------------------------------------
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: install Debian's chromium package (.ci/run does).`);
   mkdirSync(DOCS, { recursive: true });
   svc = await startTestService();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   // A 4000x3000 picture with gradients and grain (as a phone's sensor makes), encoded by Chromium at 0.92.
   const page = await browser.newPage();
   const base64 = await page.evaluate(async () => {
@@ -157,14 +153,6 @@ afterAll(async () => {
   await svc?.stop();
 });
 
-async function settled(id: string) {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const r = await svc.call('GET', `${SESSIONS}/${id}?expand[]=last_verification_report`);
-    if (r.body.status !== 'processing' || Date.now() > deadline) return r.body;
-    await new Promise((res) => setTimeout(res, 100));
-  }
-}
 
 async function newSession(form = 'type=document&options[document][allowed_types][]=id_card&options[document][allowed_types][]=passport') {
   const r = await svc.call('POST', SESSIONS, form);
@@ -258,7 +246,7 @@ describe('the page in the person’s language', () => {
       await page.getByRole('status').getByText('Your information was submitted').waitFor();
       expect(await axeViolations(page)).toEqual([]); // success
       // The link is used now: the page says so, in German for this browser, in English when asked.
-      await settled(s.id);
+      await settledSession(svc, s.id);
       await page.goto(s.url);
       expect(await page.locator('h1').textContent()).toBe('Bereits bestätigt');
       expect(await page.getAttribute('html', 'lang')).toBe('de');
@@ -276,7 +264,7 @@ describe('the page in the person’s language', () => {
       await page.getByLabel('Fehler, der bei Misserfolg gemeldet wird').selectOption('document_expired');
       await page.getByRole('button', { name: 'Absenden' }).click();
       await page.getByRole('status').getByText('Ihre Angaben wurden übermittelt').waitFor();
-      expect((await settled(s.id)).last_error.code).toBe('document_expired');
+      expect((await settledSession(svc, s.id)).last_error.code).toBe('document_expired');
       const fresh = (await svc.call('GET', `${SESSIONS}/${s.id}`)).body.url;
       await page.goto(fresh);
       expect(await page.getByRole('alert').filter({ hasText: 'abgelaufen' }).textContent()).toBe(
@@ -325,7 +313,7 @@ describe('on a phone (Pixel 7, touch)', () => {
       expect(await page.locator('progress').first().getAttribute('value')).toBe('100');
       expect(uploads).toHaveLength(1);
     });
-    const done = await settled(s.id);
+    const done = await settledSession(svc, s.id);
     expect(done.status).toBe('verified');
     const stored = await storedImage(s.id, 'document_front');
     sizes.stored_bytes = stored.length;
@@ -394,7 +382,7 @@ describe('upload errors and accessibility', () => {
       await page.getByRole('button', { name: 'Absenden' }).click();
       await page.getByRole('status').getByText('Ihre Angaben wurden übermittelt').waitFor();
     });
-    const done = await settled(s.id);
+    const done = await settledSession(svc, s.id);
     expect(done.status).toBe('verified');
     expect(done.last_verification_report.document.files).toHaveLength(1);
     expect(done.last_verification_report.selfie.selfie).toMatch(/^file_/);
@@ -431,7 +419,7 @@ describe('upload errors and accessibility', () => {
       await page.keyboard.press('Enter');
       await page.getByRole('status').getByText('Your information was submitted').waitFor();
     });
-    expect((await settled(s.id)).status).toBe('verified');
+    expect((await settledSession(svc, s.id)).status).toBe('verified');
   });
 
   it('without JavaScript the form still submits (test mode), and the thank-you page is in the browser’s language', { timeout: 90_000 }, async () => {
@@ -450,7 +438,7 @@ describe('upload errors and accessibility', () => {
       await page.setContent(thanks);
       expect(await axeViolations(page)).toEqual([]);
     });
-    expect((await settled(s.id)).status).toBe('verified');
+    expect((await settledSession(svc, s.id)).status).toBe('verified');
   });
 });
 

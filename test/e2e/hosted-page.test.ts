@@ -1,11 +1,10 @@
-import { existsSync } from 'node:fs';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_FILE_BYTES } from '../../lambdas/store/file-store.js';
-import { type TestService, startTestService } from '../support/api.js';
+import { type TestService, settledSession, startTestService } from '../support/api.js';
+import { launchChromium } from '../support/browser.js';
 
 // The hosted page as a user meets it: Debian's Chromium, driven by playwright-core.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SESSIONS = '/v1/identity/verification_sessions';
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
 
@@ -13,26 +12,14 @@ let svc: TestService;
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: install Debian's chromium package (.ci/run does).`);
   svc = await startTestService();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
   await svc?.stop();
 });
 
-async function settled(id: string) {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const r = await svc.call('GET', `${SESSIONS}/${id}?expand[]=last_verification_report`);
-    if (r.body.status !== 'processing' || Date.now() > deadline) return r.body;
-    await new Promise((res) => setTimeout(res, 100));
-  }
-}
 
 describe('the hosted verification page in Chromium', () => {
   it('success: open the url, upload, choose success, submit, and the session is verified with a report', async () => {
@@ -55,7 +42,7 @@ describe('the hosted verification page in Chromium', () => {
     await page.getByRole('button', { name: 'Submit' }).click();
     await page.waitForURL('https://merchant.example/done');
     expect(errors).toEqual([]);
-    const done = await settled(s.id);
+    const done = await settledSession(svc, s.id);
     expect(done.status).toBe('verified');
     expect(done.last_verification_report).toMatchObject({ object: 'identity.verification_report', verification_session: s.id });
     expect(done.last_verification_report.document.files).toHaveLength(1);
@@ -76,7 +63,7 @@ describe('the hosted verification page in Chromium', () => {
     await page.getByLabel('Photo of the front', { exact: true }).setInputFiles({ name: 'front.png', mimeType: 'image/png', buffer: PNG });
     await page.getByRole('button', { name: 'Submit' }).click();
     await page.getByText('Your information was submitted').waitFor();
-    const done = await settled(s.id);
+    const done = await settledSession(svc, s.id);
     expect(done.status).toBe('verified');
     expect(done.last_verification_report.document.files).toHaveLength(1);
     await page.close();
@@ -90,7 +77,7 @@ describe('the hosted verification page in Chromium', () => {
     await page.getByLabel('Error to report on failure').selectOption('document_expired');
     await page.getByRole('button', { name: 'Submit' }).click();
     await page.getByText('Your information was submitted').waitFor();
-    const failed = await settled(s.id);
+    const failed = await settledSession(svc, s.id);
     expect(failed.status).toBe('requires_input');
     expect(failed.last_error.code).toBe('document_expired');
 
@@ -103,7 +90,7 @@ describe('the hosted verification page in Chromium', () => {
     await page.getByLabel('Verification success').check();
     await page.getByRole('button', { name: 'Submit' }).click();
     await page.getByText('Your information was submitted').waitFor();
-    expect((await settled(s.id)).status).toBe('verified');
+    expect((await settledSession(svc, s.id)).status).toBe('verified');
     await page.goto(fresh);
     expect(await page.locator('h1').textContent()).toBe('Already verified');
     await page.close();
@@ -120,7 +107,7 @@ describe('the hosted verification page in Chromium', () => {
     await page.getByLabel('Number').fill('000000000');
     await page.getByRole('button', { name: 'Submit' }).click();
     await page.getByText('Your information was submitted').waitFor();
-    const done = await settled(s.id);
+    const done = await settledSession(svc, s.id);
     expect(done.status).toBe('verified');
     expect(done.last_verification_report.id_number.status).toBe('verified');
     await page.close();

@@ -1,6 +1,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { startLocalService, type LocalService, type LocalServiceOptions } from '../../local/service.js';
 import { freshTable } from './dynamo.js';
+import { until } from './until.js';
 
 export interface ApiResult {
   status: number;
@@ -46,4 +47,14 @@ export async function request(
   });
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: JSON.parse(text) };
+}
+
+/** The session once its checks have ended (not `processing`), with its last report expanded. */
+export async function settledSession(svc: TestService, id: string) {
+  const r = await until(
+    `the checks of ${id}`,
+    () => svc.call('GET', `/v1/identity/verification_sessions/${id}?expand[]=last_verification_report`),
+    (r) => r.body.status !== 'processing',
+  );
+  return r.body;
 }
