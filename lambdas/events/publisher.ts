@@ -5,6 +5,7 @@ import type { SessionRecord } from '../domain/session.js';
 import type { EventStore } from '../store/event-store.js';
 import type { RedactionQueue } from '../redaction/queue.js';
 import { isSessionStreamRecord } from '../store/table.js';
+import { expandSession } from '../store/session-item.js';
 import { type BusEntry, type EventBus, PUT_EVENTS_MAX_BYTES, chunkEntries, putEventsEntrySize } from './bus.js';
 import { EVENT_SOURCE, accountResource } from './routing.js';
 import { logger, recordMetric } from '../observability/powertools.js';
@@ -71,7 +72,8 @@ export function toBusEntry(e: EventRecord): BusEntry {
 export const redactionDue = (s: SessionRecord) => s.redaction?.status === 'processing' && s.status !== 'processing';
 
 type Image = Parameters<typeof unmarshall>[0];
-const session = (image: unknown) => (image ? (unmarshall(image as Image) as unknown as SessionRecord) : undefined);
+// As the store reads it: the null fields it does not store put back.
+const session = (image: unknown): SessionRecord | undefined => (image ? expandSession(unmarshall(image as Image)) : undefined);
 
 /**
  * The table stream's consumer: each change of a session becomes its events,

@@ -19,6 +19,7 @@ import {
   putSavedResult,
 } from './idempotency.js';
 import { SESSION_SK_PREFIX, SWEEP_INDEX } from './table.js';
+import { compactSession, expandSession } from './session-item.js';
 import { MAX_REPLAY_ENTRIES, MAX_UNDO_RECORDS, type ReplayEntry, undoName } from '../domain/saved-results.js';
 import { type CreatedFilter, queryTimeOrderedPage } from './time-ordered-list.js';
 
@@ -97,13 +98,13 @@ export function sweepKeys(s: Pick<SessionRecord, 'id' | 'status' | 'redaction' |
 }
 
 function toItem(s: SessionRecord) {
-  return { ...sessionKey(s, s.id), ...s, ...sweepKeys(s) };
+  return { ...sessionKey(s, s.id), ...compactSession(s), ...sweepKeys(s) };
 }
 
 function fromItem_(item: Record<string, unknown> | undefined): SessionRecord | undefined {
   if (!item) return undefined;
   const { pk: _pk, sk: _sk, [SWEEP_INDEX.partitionKey]: _spk, [SWEEP_INDEX.sortKey]: _sat, ...rest } = item;
-  return rest as unknown as SessionRecord;
+  return expandSession(rest);
 }
 export { fromItem_ as sessionFromItem };
 
@@ -297,9 +298,12 @@ export class SessionStore {
     }
     if (params.provided_details !== undefined) {
       names['#pd'] = 'provided_details';
-      values[':pd'] = params.provided_details ? stripNull(params.provided_details) : null;
-      set.push('#pd = :pd');
-      undo.push(['provided_details', '#pd']);
+      // A null field is not stored (store/session-item.ts): clearing it removes the attribute.
+      if (params.provided_details) {
+        values[':pd'] = stripNull(params.provided_details);
+        set.push('#pd = :pd');
+      } else remove.push('#pd');
+      undo.push(['provided_details', 'if_not_exists(#pd, :absent)']);
     }
     if (params.metadata !== undefined) {
       names['#md'] = 'metadata';
@@ -350,7 +354,9 @@ export class SessionStore {
       undo: [string, string][];
     },
   ): Promise<SessionRecord> {
-    const set = ['#version = #version + :one', '#updatedMs = :updatedMs', '#lastRequest = :lastRequest', ...expr.set];
+    // A change the system made has no last request: null fields are not stored (store/session-item.ts).
+    const set = ['#version = #version + :one', '#updatedMs = :updatedMs', ...(stamp.last_request ? ['#lastRequest = :lastRequest'] : []), ...expr.set];
+    const remove = [...(stamp.last_request ? [] : ['#lastRequest']), ...expr.remove];
     const names: Record<string, string> = { ...expr.names, '#replays': 'replays' };
     const values: Record<string, unknown> = { ...expr.values };
     let condition = expr.condition;
@@ -376,9 +382,9 @@ export class SessionStore {
         new UpdateCommand({
           TableName: this.table,
           Key: sessionKey(scope, id),
-          UpdateExpression: `SET ${set.join(', ')}${expr.remove.length ? ` REMOVE ${expr.remove.join(', ')}` : ''}`,
+          UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
           ExpressionAttributeNames: { ...names, '#version': 'version', '#updatedMs': 'updated_ms', '#lastRequest': 'last_request' },
-          ExpressionAttributeValues: { ...values, ':one': 1, ':updatedMs': stamp.updated_ms, ':lastRequest': stamp.last_request },
+          ExpressionAttributeValues: { ...values, ':one': 1, ':updatedMs': stamp.updated_ms, ...(stamp.last_request ? { ':lastRequest': stamp.last_request } : {}) },
           ConditionExpression: `attribute_exists(pk) AND ${condition}`,
           ReturnValues: 'ALL_NEW',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',

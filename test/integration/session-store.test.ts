@@ -52,3 +52,61 @@ describe('SessionStore.commit against DynamoDB Local', () => {
     expect((await store.get(scope, read.id))!.metadata).toEqual({ a: '1', b: '2' });
   });
 });
+
+describe('how a session is stored', () => {
+  it('a verified session keeps no null fields (top level, verified_outputs and its address), stays under 1 KB (1 write unit), and reads back exactly', async () => {
+    const { GetCommand } = await import('@aws-sdk/lib-dynamodb');
+    const { marshall } = await import('@aws-sdk/util-dynamodb');
+    const { itemSize } = await import('../../bin/bench-meter.js');
+    const { emptyVerifiedOutputs } = await import('../../lambdas/domain/report.js');
+    // The bench's typical session: two metadata keys, a client reference, options, an email to match.
+    const created = newSession(
+      {
+        type: 'document',
+        metadata: { order_id: 'ord_12345', customer: 'cus_42' },
+        client_reference_id: 'user_42',
+        options: { document: { allowed_types: ['passport', 'id_card'], require_matching_selfie: true } },
+        provided_details: { email: 'jo@example.com' },
+      } as never,
+      { id: newSessionId(), scope, nowMs: Date.now(), request: null },
+    );
+    await store.commit(created, 'create');
+    const submitted = transition(created, 'submit', STAMP, (n) => {
+      n.submission = { submitted_ms: Date.now(), files: {}, id_number: null, document_type: 'passport' } as never;
+    });
+    await store.commit(submitted, { action: 'submit', version: created.version });
+    const verified = transition(submitted, 'checks_passed', STAMP, (n) => {
+      n.verified_outputs = {
+        ...emptyVerifiedOutputs(),
+        first_name: 'Jenny',
+        last_name: 'Rosen',
+        dob: { day: 1, month: 1, year: 1901 },
+        address: { line1: '1234 Main Street', line2: null, city: 'San Francisco', state: 'CA', postal_code: '94111', country: 'US' },
+      };
+      n.last_verification_report = 'vr_0VcWYZiI0dMCwxl9Zie4zbl0';
+      n.report_ids = ['vr_0VcWYZiI0dMCwxl9Zie4zbl0'];
+    });
+    await store.commit(verified, { action: 'checks_passed', version: submitted.version });
+
+    const raw = (await (store as unknown as { doc: { send: (c: unknown) => Promise<{ Item?: Record<string, unknown> }> } }).doc.send(
+      new GetCommand({ TableName: store.table, Key: { pk: `A#${scope.account}#test`, sk: `VS#${verified.id}` } }),
+    )).Item!;
+    const nulls = (o: Record<string, unknown>, at = ''): string[] =>
+      Object.entries(o).flatMap(([k, v]) => (v === null ? [at + k] : (k === 'verified_outputs' || k === 'address') && v && typeof v === 'object' ? nulls(v as Record<string, unknown>, `${at + k}.`) : []));
+    expect(nulls(raw)).toEqual([]);
+    expect(raw.return_url).toBeUndefined();
+    expect((raw.verified_outputs as { address: Record<string, unknown> }).address).not.toHaveProperty('line2');
+    expect(itemSize(marshall(raw) as never)).toBeLessThan(1024);
+    // Nothing outside the store sees the difference: every null is back.
+    expect(await store.get(scope, verified.id)).toEqual(verified);
+  });
+
+  it('clearing provided_details with an UpdateItem removes it, and the session reads back with null', async () => {
+    const read = await stored();
+    await store.updateFields(scope, read.id, { provided_details: { email: 'a@example.com' } } as never, { updated_ms: Date.now(), last_request: { id: 'req_1', idempotency_key: null } });
+    expect((await store.get(scope, read.id))!.provided_details).toEqual({ email: 'a@example.com' });
+    const cleared = await store.updateFields(scope, read.id, { provided_details: null } as never, { updated_ms: Date.now(), last_request: { id: 'req_2', idempotency_key: null } });
+    expect(cleared.provided_details).toBeNull();
+    expect((await store.get(scope, read.id))!.provided_details).toBeNull();
+  });
+});
