@@ -30,7 +30,10 @@ import { localClientConfig, startDynamoDbLocal } from '../local/dynamodb.js';
 import { type LocalService, startLocalService } from '../local/service.js';
 import { startLocalWebhooks } from '../local/webhooks.js';
 import { createQueueWithDeadLetter } from '../local/sqs.js';
-import { WEBHOOK_DELIVERY_QUEUE } from '../lambdas/events/routing.js';
+import { ROUTES, WEBHOOK_DELIVERY_QUEUE } from '../lambdas/events/routing.js';
+import { REDACTION_QUEUE } from '../lambdas/redaction/queue.js';
+import { FUNCTION_MEMORY_MB } from '../lib/memory.js';
+import { observeInvocations } from '../local/invocations.js';
 import { DeliveryStore } from '../lambdas/store/delivery-store.js';
 import { WebhookEndpointStore } from '../lambdas/store/webhook-store.js';
 import { createFanOut } from '../lambdas/webhooks/fanout.js';
@@ -424,24 +427,32 @@ async function lifecycle(): Promise<void> {
   logBytes = 0;
 
   // The life: create (the integrator), the hosted page opened and submitted (the user), the webhook, one retrieve.
-  const apiCalls: { kind: string; ms: number }[] = [];
-  let t = performance.now();
-  const created = (await api('POST', SESSIONS, createForm)).body as { id: string; url: string };
-  apiCalls.push({ kind: 'create', ms: performance.now() - t });
-  t = performance.now();
-  await fetch(created.url);
-  apiCalls.push({ kind: 'hosted page', ms: performance.now() - t });
-  t = performance.now();
-  const submit = await fetch(`${created.url}/submit`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: 'test_outcome=verified' });
-  if (submit.status !== 200) throw new Error(`submit: ${submit.status} ${await submit.text()}`);
-  apiCalls.push({ kind: 'submit', ms: performance.now() - t });
-  await receiver.arrival(created.id);
-  t = performance.now();
-  await api('GET', `${SESSIONS}/${created.id}`);
-  apiCalls.push({ kind: 'retrieve', ms: performance.now() - t });
-  await new Promise((r) => setTimeout(r, 1000)); // the delivery's own write, the stream's last records
+  // Each function invocation is timed as Lambda bills it (handler start to result, local/invocations.ts).
+  let invocations: { fn: string; ms: number }[] = [];
+  observeInvocations((fn, ms) => invocations.push({ fn, ms }));
+  const live = async () => {
+    const created = (await api('POST', SESSIONS, createForm)).body as { id: string; url: string };
+    await fetch(created.url);
+    const submit = await fetch(`${created.url}/submit`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: 'test_outcome=verified' });
+    if (submit.status !== 200) throw new Error(`submit: ${submit.status} ${await submit.text()}`);
+    await receiver.arrival(created.id);
+    await api('GET', `${SESSIONS}/${created.id}`);
+    await new Promise((r) => setTimeout(r, 1000)); // the delivery's own write, the stream's last records
+  };
+  await live();
   // The local stream poller's checkpoints are ours alone: in AWS the Lambda trigger keeps the stream position.
   const writes = (await lifeMeter.take()).filter((w) => !w.kind.startsWith('shardId-'));
+  // Counts of the first life; the further lives are for durations only.
+  const firstLife = { sqs: new Map(sqsCounts), busEvents, logBytes, dynamoOps: [...dynamoOps] };
+  // Durations of one life are single, noisy samples: four more lives, and each
+  // function's invocations priced at the median over the five.
+  const lives: { fn: string; ms: number }[][] = [invocations];
+  for (let i = 0; i < 4; i++) {
+    invocations = [];
+    await live();
+    lives.push(invocations);
+  }
+  observeInvocations();
   await svc.stop();
   lifeMeter.destroy();
 
@@ -457,21 +468,27 @@ async function lifecycle(): Promise<void> {
 
   // ---- dollars per 1,000 ------------------------------------------------------------
   let readUnits = 0;
-  for (const { op, consumed } of dynamoOps)
+  for (const { op, consumed } of firstLife.dynamoOps)
     if (/Get|Query/.test(op))
       for (const c of ([] as { CapacityUnits?: number }[]).concat((consumed as never) ?? [])) readUnits += c.CapacityUnits ?? 0;
-  const sqsRequests = [...sqsCounts.values()].reduce((a, b) => a + b, 0);
-  // Lambda invocations: each API call; the stream publisher per session change
-  // (3: created, processing, verified); the checks worker once; the fan-out per
-  // event (3); the delivery worker once. Background durations are not timed
-  // locally: each is taken as the mean API call's duration.
-  // The API calls' durations: the latency series' p50 when it ran (a single lifecycle call is one noisy sample).
-  const typical = (kind: string, measured: number) => (latencyP50 ? (kind === 'create' || kind === 'submit' ? latencyP50.create : latencyP50.retrieve) : measured);
-  const apiMs = apiCalls.reduce((a, c) => a + typical(c.kind, c.ms), 0);
-  const meanApiMs = apiMs / apiCalls.length;
-  const background = 3 + 1 + 3 + 1;
-  const gbSeconds = (apiMs / 1000) * (1024 / 1024) + background * (meanApiMs / 1000) * (512 / 1024);
-  const invocations = apiCalls.length + background;
+  const sqsRequests = [...firstLife.sqs.values()].reduce((a, b) => a + b, 0);
+  // Lambda: each function's billed duration (rounded up to 1 ms per invocation)
+  // times its memory, the median life of five; invocations as counted.
+  const fnOf = (name: string): keyof typeof FUNCTION_MEMORY_MB | undefined =>
+    (({ api: 'api', publisher: 'publisher', [ROUTES.checks.name]: 'checks', [ROUTES.webhooks.name]: 'fanout', [WEBHOOK_DELIVERY_QUEUE.name]: 'delivery', [REDACTION_QUEUE.name]: 'redaction' }) as Record<string, keyof typeof FUNCTION_MEMORY_MB>)[name];
+  const gbSecondsOf = (life: { fn: string; ms: number }[]) =>
+    life.reduce((a, { fn, ms }) => a + (Math.ceil(ms) / 1000) * ((FUNCTION_MEMORY_MB[fnOf(fn) ?? 'api'] ?? 1024) / 1024), 0);
+  const medianLife = [...lives].sort((a, b) => gbSecondsOf(a) - gbSecondsOf(b))[Math.floor(lives.length / 2)];
+  const gbSeconds = gbSecondsOf(medianLife);
+  const perFunction = new Map<string, { n: number; ms: number }>();
+  for (const { fn, ms } of medianLife) {
+    const f = fnOf(fn) ?? fn;
+    const e = perFunction.get(f) ?? { n: 0, ms: 0 };
+    perFunction.set(f, { n: e.n + 1, ms: e.ms + ms });
+  }
+  const invocationCount = medianLife.length;
+  const apiCalls = medianLife.filter((x) => x.fn === 'api');
+  const durationDetail = [...perFunction].map(([f, { n, ms }]) => `${f} ${n} x ${(ms / n).toFixed(0)} ms at ${FUNCTION_MEMORY_MB[f as keyof typeof FUNCTION_MEMORY_MB] ?? '?'} MB`).join(', ');
   // Each photo as the hosted page uploads it: downscaled in the browser to at
   // most 2,000 px, JPEG 0.85. 616,022 bytes is what a 12-megapixel phone photo
   // (5.7 MB) became in test/e2e/hosted-page-people.test.ts.
@@ -479,19 +496,19 @@ async function lifecycle(): Promise<void> {
   const imageBytes = 3 * photoBytes;
   const storedBytes = writes.filter((w) => !w.failed).reduce((mm, w) => mm.set(w.key, w.bytes), new Map<string, number>());
   const itemBytes = [...storedBytes.values()].reduce((a, b) => a + b + 100, 0); // + DynamoDB's 100 bytes of overhead per item
-  const logTotal = logBytes + invocations * LAMBDA_PLATFORM_LOG_BYTES;
+  const logTotal = firstLife.logBytes + invocationCount * LAMBDA_PLATFORM_LOG_BYTES;
   const per1000 = (units: number, pricePerUnit: number) => units * pricePerUnit * 1000;
   const GB = 1024 ** 3;
   const lines: [string, string, number][] = [
     ['HTTP API requests', `${apiCalls.length} requests`, per1000(apiCalls.length, PRICES.httpApiPerMillionRequests / 1e6)],
-    ['Lambda requests', `${invocations} invocations`, per1000(invocations, PRICES.lambdaPerMillionRequests / 1e6)],
-    ['Lambda duration (arm64)', `${gbSeconds.toFixed(4)} GB-s: API 1024 MB x ${apiMs.toFixed(0)} ms (measured p50s); ${background} background x ${meanApiMs.toFixed(0)} ms at 512 MB (not timed apart: the API's mean)`, per1000(gbSeconds, PRICES.lambdaArmPerGbSecond)],
+    ['Lambda requests', `${invocationCount} invocations`, per1000(invocationCount, PRICES.lambdaPerMillionRequests / 1e6)],
+    ['Lambda duration (arm64)', `${gbSeconds.toFixed(4)} GB-s, each invocation timed (median of 5 lives): ${durationDetail}`, per1000(gbSeconds, PRICES.lambdaArmPerGbSecond)],
     ['DynamoDB writes', `${wcu} write units`, per1000(wcu, PRICES.dynamoPerMillionWriteUnits / 1e6)],
     ['DynamoDB reads', `${readUnits.toFixed(1)} read units (as DynamoDB Local reports them)`, per1000(readUnits, PRICES.dynamoPerMillionReadUnits / 1e6)],
     ['DynamoDB storage, 1 month', `${itemBytes} bytes`, per1000(itemBytes / GB, PRICES.dynamoStoragePerGbMonth)],
     ['DynamoDB Streams reads', 'by the Lambda trigger: free', 0],
-    ['EventBridge custom events', `${busEvents} events`, per1000(busEvents, PRICES.eventBridgePerMillionEvents / 1e6)],
-    ['SQS requests', `${sqsRequests} (${[...sqsCounts].map(([k, v]) => `${k} ${v}`).join(', ')}; empty polls not counted)`, per1000(sqsRequests, PRICES.sqsPerMillionRequests / 1e6)],
+    ['EventBridge custom events', `${firstLife.busEvents} events`, per1000(firstLife.busEvents, PRICES.eventBridgePerMillionEvents / 1e6)],
+    ['SQS requests', `${sqsRequests} (${[...firstLife.sqs].map(([k, v]) => `${k} ${v}`).join(', ')}; empty polls not counted)`, per1000(sqsRequests, PRICES.sqsPerMillionRequests / 1e6)],
     ['S3 PUT of 3 images', '3 PUT', per1000(3, PRICES.s3PutPerThousand / 1000)],
     ['S3 GET by the checks', '3 GET', per1000(3, PRICES.s3GetPerThousand / 1000)],
     [`S3 storage, 3 images x ${(photoBytes / 1e6).toFixed(2)} MB (downscaled by the page) for ${FILE_RETENTION_DAYS} days`, `${(imageBytes / 1024 / 1024).toFixed(1)} MB`, per1000((imageBytes / GB) * (FILE_RETENTION_DAYS / 30), PRICES.s3StoragePerGbMonth)],

@@ -10,6 +10,7 @@ import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { ServiceFunction } from './function.js';
 import { grantOnTable } from './store.js';
+import { FUNCTION_MEMORY_MB } from './memory.js';
 
 /**
  * The DynamoDB actions the API handler performs, and nothing else.
@@ -90,7 +91,7 @@ export class Api extends Construct {
     this.handler = new ServiceFunction(this, 'Handler', {
       entry: 'lambdas/api/handler.ts',
       description: 'Stripe-compatible HTTP API: every route of /v1',
-      memorySize: 1024,
+      memorySize: FUNCTION_MEMORY_MB.api,
       timeout: Duration.seconds(10),
       environment: {
         TABLE_NAME: props.table.tableName,

@@ -8,6 +8,7 @@ import { Construct } from 'constructs';
 import { ROUTES } from '../lambdas/events/routing.js';
 import { ServiceFunction } from './function.js';
 import { ACCOUNT_ITEMS, grantOnTableItems } from './store.js';
+import { FUNCTION_MEMORY_MB } from './memory.js';
 
 /**
  * The checks worker's timeout: one batch of `ROUTES.checks.queue.batchSize`
@@ -85,7 +86,7 @@ export class Checks extends Construct {
     this.worker = new ServiceFunction(this, 'Worker', {
       entry: 'lambdas/checks/handler.ts',
       description: 'Checks worker: runs the verification checks of submitted sessions',
-      memorySize: 1024,
+      memorySize: FUNCTION_MEMORY_MB.checks,
       timeout: CHECKS_TIMEOUT,
       environment: {
         TABLE_NAME: props.table.tableName,

@@ -20,6 +20,7 @@ import { STREAM_FILTER_PATTERN } from '../lambdas/store/table.js';
 import { ServiceFunction } from './function.js';
 import { encryptedQueue, queueWithDeadLetter } from './queues.js';
 import { ACCOUNT_ITEMS, grantOnTableItems } from './store.js';
+import { FUNCTION_MEMORY_MB } from './memory.js';
 
 /** The routing table's pattern as CDK's EventPattern: `{ prefix }` becomes EventBridge's prefix matcher. */
 export function toEventPattern(pattern: RoutePattern): EventPattern {
@@ -72,7 +73,7 @@ export class Events extends Construct {
     this.publisher = new ServiceFunction(this, 'Publisher', {
       entry: 'lambdas/events/handler.ts',
       description: 'Table stream to stored events and the EventBridge bus',
-      memorySize: 512,
+      memorySize: FUNCTION_MEMORY_MB.publisher,
       timeout: Duration.seconds(60),
       environment: {
         TABLE_NAME: props.table.tableName,

@@ -13,6 +13,7 @@ import { deadLetterAlarm } from './events.js';
 import { ServiceFunction } from './function.js';
 import { queueWithDeadLetter } from './queues.js';
 import { ACCOUNT_ITEMS, IDEMPOTENCY_ITEMS, grantOnTableItems } from './store.js';
+import { FUNCTION_MEMORY_MB } from './memory.js';
 
 /**
  * The DynamoDB actions of the redaction worker: it reads the session and the
@@ -62,7 +63,7 @@ export class Redaction extends Construct {
     this.worker = new ServiceFunction(this, 'Worker', {
       entry: 'lambdas/redaction/handler.ts',
       description: 'Redaction worker: redacts every copy of a session\'s personal data, then marks it redacted',
-      memorySize: 512,
+      memorySize: FUNCTION_MEMORY_MB.redaction,
       timeout,
       environment: {
         TABLE_NAME: props.table.tableName,

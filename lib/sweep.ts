@@ -8,6 +8,7 @@ import { Construct } from 'constructs';
 import { SWEEP_INDEX } from '../lambdas/store/table.js';
 import { ServiceFunction } from './function.js';
 import { ACCOUNT_ITEMS, grantOnTableItems } from './store.js';
+import { FUNCTION_MEMORY_MB } from './memory.js';
 
 /** How often the sweeps run in AWS. */
 export const SWEEP_SCHEDULE_MINUTES = 15;
@@ -60,7 +61,7 @@ export class Sweep extends Construct {
     this.function = new ServiceFunction(this, 'Function', {
       entry: 'lambdas/sweep/handler.ts',
       description: 'Scheduled sweeps: retention, abandoned sessions, stuck checks',
-      memorySize: 256,
+      memorySize: FUNCTION_MEMORY_MB.sweep,
       timeout: Duration.minutes(5),
       environment: {
         TABLE_NAME: props.table.tableName,

@@ -10,6 +10,7 @@ import { ROUTES, WEBHOOK_DELIVERY_QUEUE } from '../lambdas/events/routing.js';
 import { ServiceFunction } from './function.js';
 import { queueWithDeadLetter } from './queues.js';
 import { ACCOUNT_ITEMS, grantOnTableItems } from './store.js';
+import { FUNCTION_MEMORY_MB } from './memory.js';
 
 /**
  * The DynamoDB actions of the fan-out: read the account's endpoints (Query),
@@ -72,7 +73,7 @@ export class Webhooks extends Construct {
     this.fanOut = new ServiceFunction(this, 'FanOut', {
       entry: 'lambdas/webhooks/fanout-handler.ts',
       description: 'Session events to one webhook delivery per subscribed endpoint',
-      memorySize: 512,
+      memorySize: FUNCTION_MEMORY_MB.fanout,
       // Within the webhooks route queue's visibility timeout, as Lambda requires.
       timeout: Duration.seconds(Math.min(60, ROUTES.webhooks.queue.visibilityTimeoutSeconds)),
       environment: {
@@ -94,7 +95,7 @@ export class Webhooks extends Construct {
     this.delivery = new ServiceFunction(this, 'Delivery', {
       entry: 'lambdas/webhooks/delivery-handler.ts',
       description: 'Signed webhook POSTs, retried with backoff by SQS visibility changes',
-      memorySize: 512,
+      memorySize: FUNCTION_MEMORY_MB.delivery,
       timeout: Duration.seconds(WEBHOOK_DELIVERY_QUEUE.functionTimeoutSeconds),
       environment: {
         TABLE_NAME: props.table.tableName,

@@ -1,5 +1,6 @@
 import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { invocation } from './invocations.js';
 
 export type QueueHandler = (event: SQSEvent) => Promise<SQSBatchResponse | void>;
 
@@ -76,7 +77,7 @@ export class QueuePoller {
           }));
           let failed = new Set<string>(records.map((x) => x.messageId));
           try {
-            const result = await this.opts.handler({ Records: records });
+            const result = await invocation(queueName(this.opts.queueUrl), () => this.opts.handler({ Records: records }));
             failed = new Set((result?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
           } catch (err) {
             log(`queue handler failed for ${this.opts.queueUrl}: ${err instanceof Error ? err.stack : err}`);
@@ -97,3 +98,6 @@ export class QueuePoller {
     }
   }
 }
+
+/** A queue's name, the last part of its URL: the function that polls it. */
+const queueName = (url: string) => url.slice(url.lastIndexOf('/') + 1);

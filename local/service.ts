@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { type ApiDeps, createApiHandler } from '../lambdas/api/app.js';
+import { invocation } from './invocations.js';
 import { newAccountId } from '../lambdas/domain/ids.js';
 import { ApiKeyStore, newSecretKey } from '../lambdas/store/api-keys.js';
 import { ConsoleStore } from '../lambdas/store/console-store.js';
@@ -137,7 +138,8 @@ export async function startLocalService(opts: LocalServiceOptions = {}): Promise
     webhooks = await startLocalWebhooks({ doc, tableName, sqs: queues.client, webhooksQueueUrl: queues.urls.webhooks.queue, bus, log: opts.log, ...opts.webhooks });
     deps.webhooks = webhooks.apiDeps;
     sweeper = startLocalSweep({ ...opts.sweep, doc, tableName, redactions: redaction.queue, log: opts.log });
-    const server = createLocalHttpServer(createApiHandler(deps), opts.log);
+    const api = createApiHandler(deps);
+    const server = createLocalHttpServer((event, context) => invocation('api', () => api(event, context)), opts.log);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(opts.port ?? 4010, host, () => resolve());

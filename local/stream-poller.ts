@@ -10,6 +10,7 @@ import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/li
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { isSessionStreamRecord } from '../lambdas/store/table.js';
 import { localClientConfig } from './dynamodb.js';
+import { invocation } from './invocations.js';
 
 export type StreamHandler = (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | void>;
 
@@ -133,7 +134,7 @@ export class StreamPoller {
         const wanted = records.filter((r) => isSessionStreamRecord(r.dynamodb?.Keys as { sk?: { S?: string } }));
         if (wanted.length > 0) {
           busy = true;
-          const result = await this.opts.handler({ Records: wanted.map((r) => toLambdaRecord(r, streamArn)) });
+          const result = await invocation('publisher', () => this.opts.handler({ Records: wanted.map((r) => toLambdaRecord(r, streamArn)) }));
           const failed = result?.batchItemFailures?.[0]?.itemIdentifier;
           if (failed) {
             this.log(`stream handler reported a failure at ${failed}; retrying from there`);
