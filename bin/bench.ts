@@ -526,6 +526,12 @@ async function lifecycle(): Promise<void> {
   for (const [name, what, dollars] of lines) say(`| ${name} | ${what} | ${dollars.toFixed(4)} |`);
   say(`| **infrastructure** | | **${infra.toFixed(4)}** |`);
   say(`| Textract AnalyzeID (front and back) + Rekognition CompareFaces | 2 pages, 1 comparison | ${checksCost.toFixed(2)} |`);
+  const storageAt = (days: number) => per1000((imageBytes / GB) * (days / 30), PRICES.s3StoragePerGbMonth);
+  say();
+  say(
+    `The images are most of it: kept ${FILE_RETENTION_DAYS} days (the bucket's lifecycle rule), their storage is $${storageAt(FILE_RETENTION_DAYS).toFixed(4)} per 1,000 and their uploads $${per1000(3, PRICES.s3PutPerThousand / 1000).toFixed(4)}. ` +
+      `A stack deployed with \`retentionDays=7\` redacts settled sessions after 7 days, deleting their images: storage $${storageAt(7).toFixed(4)}, infrastructure $${(infra - storageAt(FILE_RETENTION_DAYS) + storageAt(7)).toFixed(4)}.`,
+  );
 }
 progress('lifecycle');
 if (runs('lifecycle')) await lifecycle();
