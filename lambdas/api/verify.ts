@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { errorForLog, logger } from '../observability/powertools.js';
 import { ApiError, invalidRequest } from '../domain/errors.js';
 import { isTimeOrderedId } from '../domain/ids.js';
-import { reportIdOfAttempt } from '../domain/report.js';
 import { arrayOf, bool, int, obj, oneOf, parseParams, redirectTarget, str } from '../domain/params.js';
 import { type SecretKind, checkToken, tokenScope } from '../domain/secrets.js';
 import {
@@ -328,9 +327,6 @@ async function submit(deps: VerifyDeps, s: SessionRecord, p: SubmitParams, nowMs
     delete n.uploads_issued;
     n.submission = submission;
     n.last_error = null;
-    // The report this attempt's checks will write, listed before it exists (see Submission.report_id).
-    n.submission.report_id = reportIdOfAttempt(n.id, n.attempt, nowMs);
-    n.report_ids = [...(n.report_ids ?? []), n.submission.report_id];
   });
   try {
     await deps.sessions.commit(next, { action: 'submit', version: s.version });

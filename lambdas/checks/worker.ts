@@ -30,10 +30,9 @@ type Outcome = 'done' | 'retry';
 
 /**
  * The checks queue's consumer (messages: processing events from the bus). For
- * a session still `processing`, it runs the provider, writes the report (under
- * the id the submit listed on the session) and then the session's next status,
- * conditioned on the version it read (SessionStore.commitAfterReport; a
- * submission from before report ids were listed: both in one transaction). A message for a session that is no longer processing (a redelivery
+ * a session still `processing`, it runs the provider and writes the report and
+ * the session's next status in one transaction conditioned on the version it
+ * read. A message for a session that is no longer processing (a redelivery
  * after success, a duplicate) changes nothing.
  */
 export function createChecksWorker(deps: ChecksWorkerDeps) {
@@ -107,8 +106,7 @@ export function createChecksWorker(deps: ChecksWorkerDeps) {
       });
     }
     const nowMs = now();
-    const reportId = sub.report_id ?? reportIdFor(session);
-    const result = recordOutcome(session, outcome, { reportId, nowSeconds: Math.floor(nowMs / 1000), provider: provider.name, files });
+    const result = recordOutcome(session, outcome, { reportId: reportIdFor(session), nowSeconds: Math.floor(nowMs / 1000), provider: provider.name, files });
     // The session may change while the checks run (a redact asked for meanwhile): the
     // outcome is written onto what the session is at the time of the write, as long as
     // it still waits for this attempt's checks.
@@ -122,7 +120,7 @@ export function createChecksWorker(deps: ChecksWorkerDeps) {
         const outputs = result.session.verified_outputs;
         s.verified_outputs = (outputs && pendingRedaction ? redactVerifiedOutputs(outputs) : outputs) as SessionRecord['verified_outputs'];
         s.last_verification_report = result.session.last_verification_report;
-        if (!s.report_ids?.includes(result.report.id)) s.report_ids = [...(s.report_ids ?? []), result.report.id];
+        s.report_ids = [...(s.report_ids ?? []), result.report.id];
         if (fileRecords.length > 0) s.file_ids = [...new Set([...(s.file_ids ?? []), ...fileRecords.map((f) => f.id)])];
         // Once the checks end, the submission keeps only what says what was sent: the
         // ID number, names and date of birth now live only in the report and verified_outputs.
@@ -130,8 +128,7 @@ export function createChecksWorker(deps: ChecksWorkerDeps) {
       });
       const report = pendingRedaction ? redactReport(result.report) : result.report;
       try {
-        const write = sub.report_id ? deps.sessions.commitAfterReport : deps.sessions.commitWithReport;
-        await write.call(deps.sessions, next, { action: result.action, version: current.version }, reportItem(report), fileRecords.map(fileRecordItem));
+        await deps.sessions.commitWithReport(next, { action: result.action, version: current.version }, reportItem(report), fileRecords.map(fileRecordItem));
         break;
       } catch (err) {
         if (!(err instanceof StaleSession)) throw err;

@@ -4,7 +4,7 @@
  * a `ReportRecord`, shown as Stripe's `identity.verification_report`.
  * Pure: no AWS imports.
  */
-import { derivedTimeOrderedId, timeOrderedId } from './ids.js';
+import { timeOrderedId } from './ids.js';
 import { type CheckType, LAST_ERROR_CODES, REDACTED, type SessionOptions, type SessionRecord, checkTypeOf } from './session.js';
 
 export type LastErrorCode = (typeof LAST_ERROR_CODES)[number];
@@ -134,9 +134,6 @@ export interface ReportRecord {
 }
 
 export const newReportId = (ms: number = Date.now()) => timeOrderedId('vr', ms);
-/** The report id of a session's attempt, dated by its submit: the same attempt always gets the same id. */
-export const reportIdOfAttempt = (sessionId: string, attempt: number, submittedMs: number) =>
-  derivedTimeOrderedId('vr', submittedMs, 0, `${sessionId}|attempt ${attempt}`);
 
 /**
  * The checks a session needs: a document session checks the document, plus a

@@ -122,14 +122,6 @@ export interface Submission {
   id_number: { number: string; type?: string; first_name?: string; last_name?: string; dob?: { day: number; month: number; year: number } } | null;
   /** Test mode only: the outcome the tester chose, and how long the session stays processing first. */
   test: { outcome: 'verified' | 'unverified'; code?: string; delay_seconds: number } | null;
-  /**
-   * The id the checks of this attempt write their report under, chosen at the
-   * submit and listed in `report_ids` from then on: redaction reaches the report
-   * even if the checks wrote it and never got to record it on the session.
-   * Absent on submissions made before it existed (their checks write report and
-   * session in one transaction).
-   */
-  report_id?: string;
 }
 
 /** An API request as events name it. */

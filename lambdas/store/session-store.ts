@@ -246,38 +246,6 @@ export class SessionStore {
   }
 
   /**
-   * The checks' result when the submit listed the report's id on the session
-   * (Submission.report_id): the report and its files' records first, each its
-   * own write, then the session's transition conditioned on the version read.
-   * Separate writes cost half of a transaction's units. A crash between them
-   * leaves a report the session already lists (so redaction reaches it) and the
-   * redelivered message writes the session. A report holding personal data is
-   * only ever created, never written over (a rerun of the same attempt finds it
-   * there); a redacted one may replace it. Throws StaleSession as commit does.
-   */
-  async commitAfterReport(
-    next: SessionRecord,
-    previous: { action: Action; version: number },
-    report: { pk: string; sk: string; redacted?: boolean } & Record<string, unknown>,
-    files: ({ pk: string; sk: string } & Record<string, unknown>)[] = [],
-  ): Promise<void> {
-    try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: report,
-          ...(report.redacted ? {} : { ConditionExpression: 'attribute_not_exists(pk)' }),
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
-      );
-    } catch (err) {
-      if (errorName(err) !== 'ConditionalCheckFailedException') throw err;
-    }
-    await Promise.all(files.map((Item) => this.doc.send(new PutCommand({ TableName: this.table, Item, ReturnConsumedCapacity: 'TOTAL' }))));
-    await this.commit(next, previous);
-  }
-
-  /**
    * Cancels with one UpdateItem; the condition comes from the state machine.
    * Returns the new session, or throws StaleSession with the current one.
    */

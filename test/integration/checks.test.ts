@@ -4,7 +4,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckProvider } from '../../lambdas/checks/provider.js';
 import { TestProvider } from '../../lambdas/checks/test-provider.js';
 import { createChecksWorker } from '../../lambdas/checks/worker.js';
-import { reportIdOfAttempt } from '../../lambdas/domain/report.js';
 import { issueToken } from '../../lambdas/domain/secrets.js';
 import type { Scope } from '../../lambdas/domain/session.js';
 import { FileStore } from '../../lambdas/store/file-store.js';
@@ -233,10 +232,7 @@ describe('the checks worker under faults', () => {
     // Due in 10 minutes, so that the service's own worker postpones it; this test's worker runs it now.
     const next = transition(rec, 'submit', { updated_ms: Date.now(), last_request: null }, (n) => {
       n.attempt += 1;
-      // As the page submits: the report's id listed on the session (the checks then write report and session apart).
-      const report_id = reportIdOfAttempt(n.id, n.attempt, Date.now());
-      n.submission = { submitted_ms: Date.now(), document_type: 'passport', files: {}, id_number: null, test: { outcome: 'verified', delay_seconds: 600 }, report_id };
-      n.report_ids = [report_id];
+      n.submission = { submitted_ms: Date.now(), document_type: 'passport', files: {}, id_number: null, test: { outcome: 'verified', delay_seconds: 600 } };
     });
     await store.commit(next, { action: 'submit', version: rec.version });
     let release!: () => void;
@@ -275,7 +271,7 @@ describe('the checks worker under faults', () => {
     expect(done.body).toMatchObject({ status: 'verified', redaction: { status: 'redacted' } });
   });
 
-  it('a worker that dies between reading and writing leaves a session the redelivery finishes exactly once (a submission from before report ids were listed: one transaction)', async () => {
+  it('a worker that dies between reading and writing leaves a session the redelivery finishes exactly once', async () => {
     const { id, rec } = await submitted();
     // Move it to processing directly, with a delay long enough that the service's own worker waits.
     const { transition } = await import('../../lambdas/domain/session.js');
@@ -314,59 +310,5 @@ describe('the checks worker under faults', () => {
     // a late duplicate changes nothing
     await worker({ Records: [message(id)] });
     expect((await store.get(scope, id))!.version).toBe(after.version);
-  });
-
-  it('checks that die after writing the report leave it listed on the session: a redaction after the checks gave up redacts it', async () => {
-    const s = await create();
-    // Through the page, as a user submits: the submit lists the report id its checks will use.
-    // Due in 10 minutes, so that the service's own worker postpones it; this test's workers run it now.
-    const submit = await pagePost(s.url, 'submit', 'test_outcome=verified&test_delay_seconds=600');
-    expect(submit.status).toBe(200);
-    const processing = (await store.get(scope, s.id))!;
-    const reportId = processing.submission!.report_id!;
-    expect(processing.report_ids).toContain(reportId);
-
-    // Dies after the report, before the session: every delivery of the message the same way.
-    class DyingStore extends SessionStore {
-      override async commit(): Promise<void> {
-        throw new Error('worker killed');
-      }
-    }
-    const worker = createChecksWorker({
-      sessions: new DyingStore(svc.doc, svc.tableName),
-      files: new FileStore(new S3Client({ region: 'us-east-1' }), 'unused'),
-      providers: { test: new TestProvider(), live: new TestProvider() },
-      postpone: async () => {},
-      now: () => Date.now() + 700_000,
-      log: () => {},
-    });
-    for (let i = 0; i < 2; i++) expect((await worker({ Records: [message(s.id)] })).batchItemFailures).toHaveLength(1);
-    const reports = new ReportStore(svc.doc, svc.tableName);
-    const written = await reports.get(scope, reportId);
-    expect(written?.document?.first_name).toBe('Jenny'); // the test provider's person
-    // The session never recorded it: still processing, no last report.
-    expect((await store.get(scope, s.id))!).toMatchObject({ status: 'processing', last_verification_report: null });
-
-    // The stuck-checks sweep gives up on it (as lambdas/sweep does after an hour), then the merchant redacts.
-    const { transition } = await import('../../lambdas/domain/session.js');
-    const gaveUp = transition(processing, 'checks_failed', { updated_ms: Date.now(), last_request: null }, (n) => {
-      n.last_error = { code: 'document_unverified_other', reason: 'The checks could not complete.' };
-    });
-    await store.commit(gaveUp, { action: 'checks_failed', version: processing.version });
-    expect((await svc.call('POST', `${SESSIONS}/${s.id}/redact`)).status).toBe(200);
-    await until(() => svc.call('GET', `${SESSIONS}/${s.id}`), (r) => r.body.redaction?.status === 'redacted');
-    const after = await reports.get(scope, reportId);
-    expect(after?.redacted).toBe(true);
-    expect(after?.document?.first_name).toBe('[redacted]');
-  });
-
-  it('a page submission is checked with separate writes: the report under the listed id, then the session', async () => {
-    const s = await create();
-    expect((await pagePost(s.url, 'submit', 'test_outcome=verified')).status).toBe(200);
-    const done = await settled(s.id);
-    expect(done.body.status).toBe('verified');
-    const rec = (await store.get(scope, s.id))!;
-    expect(done.body.last_verification_report.id).toBe(rec.submission!.report_id);
-    expect(rec.report_ids).toEqual([rec.submission!.report_id]);
   });
 });
