@@ -113,7 +113,7 @@ export function createChecksWorker(deps: ChecksWorkerDeps) {
     let current = session;
     let next: SessionRecord;
     for (let tries = 0; ; tries++) {
-      const pendingRedaction = current.redaction !== null;
+      const pendingRedaction = current.redaction != null;
       next = transition(current, result.action, { updated_ms: nowMs, last_request: null }, (s) => {
         s.last_error = result.session.last_error;
         // A session being redacted gets what it will keep: outputs and report redacted at once.

@@ -2,8 +2,8 @@ import type { SessionRecord } from '../domain/session.js';
 import type { Address, VerifiedOutputs } from '../domain/report.js';
 
 /**
- * How a session is laid out in its item: a field whose value is null is not
- * stored. DynamoDB bills a write by the item's size in 1 KB steps, and a null
+ * How a session is laid out in its item: a field whose value is null need not
+ * be stored (see WRITE_WITHOUT_NULLS). DynamoDB bills a write by the item's size in 1 KB steps, and a null
  * attribute still costs its name: a verified session holds about a dozen null
  * fields (return_url, related_person, last_error, the empty parts of
  * verified_outputs, ...), over 180 bytes of names. Without them a typical
@@ -11,6 +11,18 @@ import type { Address, VerifiedOutputs } from '../domain/report.js';
  * of 2 (and 2 instead of 4 in a transaction). Reading puts the nulls back, so
  * nothing outside the store sees the difference.
  */
+
+/**
+ * Whether the store writes sessions without their null fields. Off in this
+ * release, on purpose: every reader here accepts an item without them (the
+ * store and the stream publisher put the nulls back), but the release before
+ * does not: it tests `redaction !== null` before writing the checks' outcome,
+ * so its checks worker would take a session this release wrote for one being
+ * redacted and write its outputs redacted. While a deploy rolls out, and after
+ * a rollback, the functions of both releases read the same items. The next
+ * release turns this on, once no function of the release before can run.
+ */
+export const WRITE_WITHOUT_NULLS = false;
 
 /** Every top-level field of a session that may be null; the compiler checks that none is missing. */
 const NULLABLE: Record<NullableField, true> = {

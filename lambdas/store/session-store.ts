@@ -19,7 +19,7 @@ import {
   putSavedResult,
 } from './idempotency.js';
 import { SESSION_SK_PREFIX, SWEEP_INDEX } from './table.js';
-import { compactSession, expandSession } from './session-item.js';
+import { WRITE_WITHOUT_NULLS, compactSession, expandSession } from './session-item.js';
 import { MAX_REPLAY_ENTRIES, MAX_UNDO_RECORDS, type ReplayEntry, undoName } from '../domain/saved-results.js';
 import { type CreatedFilter, queryTimeOrderedPage } from './time-ordered-list.js';
 
@@ -97,8 +97,8 @@ export function sweepKeys(s: Pick<SessionRecord, 'id' | 'status' | 'redaction' |
   return { [SWEEP_INDEX.partitionKey]: sweepPartition(group, sweepShard(s.id)), [SWEEP_INDEX.sortKey]: s.state_since_ms ?? s.updated_ms };
 }
 
-function toItem(s: SessionRecord) {
-  return { ...sessionKey(s, s.id), ...compactSession(s), ...sweepKeys(s) };
+function toItem(s: SessionRecord, withoutNulls: boolean) {
+  return { ...sessionKey(s, s.id), ...(withoutNulls ? compactSession(s) : s), ...sweepKeys(s) };
 }
 
 function fromItem_(item: Record<string, unknown> | undefined): SessionRecord | undefined {
@@ -123,6 +123,8 @@ export class SessionStore {
   constructor(
     private readonly doc: DynamoDBDocumentClient,
     readonly table: string,
+    /** Write sessions without their null fields (store/session-item.ts); reads accept both. */
+    private readonly withoutNulls: boolean = WRITE_WITHOUT_NULLS,
   ) {}
 
   async get(scope: Scope, id: string): Promise<SessionRecord | undefined> {
@@ -170,7 +172,7 @@ export class SessionStore {
         : transitionCondition(previous.action, previous.version);
     const put = {
       TableName: this.table,
-      Item: toItem(next),
+      Item: toItem(next, this.withoutNulls),
       ConditionExpression: cond.expression,
       ExpressionAttributeNames: cond.names,
       ExpressionAttributeValues: cond.values,
@@ -225,7 +227,7 @@ export class SessionStore {
             {
               Put: {
                 TableName: this.table,
-                Item: toItem(next),
+                Item: toItem(next, this.withoutNulls),
                 ConditionExpression: cond.expression,
                 ExpressionAttributeNames: cond.names,
                 ExpressionAttributeValues: cond.values,
@@ -298,9 +300,9 @@ export class SessionStore {
     }
     if (params.provided_details !== undefined) {
       names['#pd'] = 'provided_details';
-      // A null field is not stored (store/session-item.ts): clearing it removes the attribute.
-      if (params.provided_details) {
-        values[':pd'] = stripNull(params.provided_details);
+      // Without stored nulls (store/session-item.ts), clearing it removes the attribute.
+      if (params.provided_details || !this.withoutNulls) {
+        values[':pd'] = params.provided_details ? stripNull(params.provided_details) : null;
         set.push('#pd = :pd');
       } else remove.push('#pd');
       undo.push(['provided_details', 'if_not_exists(#pd, :absent)']);
@@ -354,9 +356,10 @@ export class SessionStore {
       undo: [string, string][];
     },
   ): Promise<SessionRecord> {
-    // A change the system made has no last request: null fields are not stored (store/session-item.ts).
-    const set = ['#version = #version + :one', '#updatedMs = :updatedMs', ...(stamp.last_request ? ['#lastRequest = :lastRequest'] : []), ...expr.set];
-    const remove = [...(stamp.last_request ? [] : ['#lastRequest']), ...expr.remove];
+    // A change the system made has no last request; without stored nulls (store/session-item.ts) that is a REMOVE.
+    const setLastRequest = stamp.last_request !== null || !this.withoutNulls;
+    const set = ['#version = #version + :one', '#updatedMs = :updatedMs', ...(setLastRequest ? ['#lastRequest = :lastRequest'] : []), ...expr.set];
+    const remove = [...(setLastRequest ? [] : ['#lastRequest']), ...expr.remove];
     const names: Record<string, string> = { ...expr.names, '#replays': 'replays' };
     const values: Record<string, unknown> = { ...expr.values };
     let condition = expr.condition;
@@ -384,7 +387,7 @@ export class SessionStore {
           Key: sessionKey(scope, id),
           UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
           ExpressionAttributeNames: { ...names, '#version': 'version', '#updatedMs': 'updated_ms', '#lastRequest': 'last_request' },
-          ExpressionAttributeValues: { ...values, ':one': 1, ':updatedMs': stamp.updated_ms, ...(stamp.last_request ? { ':lastRequest': stamp.last_request } : {}) },
+          ExpressionAttributeValues: { ...values, ':one': 1, ':updatedMs': stamp.updated_ms, ...(setLastRequest ? { ':lastRequest': stamp.last_request } : {}) },
           ConditionExpression: `attribute_exists(pk) AND ${condition}`,
           ReturnValues: 'ALL_NEW',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',

@@ -6,11 +6,14 @@ import { freshTable } from '../support/dynamo.js';
 
 const STAMP = { updated_ms: Date.now(), last_request: null };
 let store: SessionStore;
+/** A store that writes as the next release will: without null fields (store/session-item.ts). */
+let compactStore: SessionStore;
 const scope: Scope = { account: newAccountId(), livemode: false };
 
 beforeAll(async () => {
   const { doc, tableName } = await freshTable('store');
   store = new SessionStore(doc, tableName);
+  compactStore = new SessionStore(doc, tableName, true);
 });
 
 async function stored() {
@@ -54,7 +57,7 @@ describe('SessionStore.commit against DynamoDB Local', () => {
 });
 
 describe('how a session is stored', () => {
-  it('a verified session keeps no null fields (top level, verified_outputs and its address), stays under 1 KB (1 write unit), and reads back exactly', async () => {
+  it('written without null fields (top level, verified_outputs and its address), a verified session stays under 1 KB (1 write unit), and this release reads it back exactly', async () => {
     const { GetCommand } = await import('@aws-sdk/lib-dynamodb');
     const { marshall } = await import('@aws-sdk/util-dynamodb');
     const { itemSize } = await import('../../bin/bench-meter.js');
@@ -70,11 +73,11 @@ describe('how a session is stored', () => {
       } as never,
       { id: newSessionId(), scope, nowMs: Date.now(), request: null },
     );
-    await store.commit(created, 'create');
+    await compactStore.commit(created, 'create');
     const submitted = transition(created, 'submit', STAMP, (n) => {
       n.submission = { submitted_ms: Date.now(), files: {}, id_number: null, document_type: 'passport' } as never;
     });
-    await store.commit(submitted, { action: 'submit', version: created.version });
+    await compactStore.commit(submitted, { action: 'submit', version: created.version });
     const verified = transition(submitted, 'checks_passed', STAMP, (n) => {
       n.verified_outputs = {
         ...emptyVerifiedOutputs(),
@@ -86,7 +89,7 @@ describe('how a session is stored', () => {
       n.last_verification_report = 'vr_0VcWYZiI0dMCwxl9Zie4zbl0';
       n.report_ids = ['vr_0VcWYZiI0dMCwxl9Zie4zbl0'];
     });
-    await store.commit(verified, { action: 'checks_passed', version: submitted.version });
+    await compactStore.commit(verified, { action: 'checks_passed', version: submitted.version });
 
     const raw = (await (store as unknown as { doc: { send: (c: unknown) => Promise<{ Item?: Record<string, unknown> }> } }).doc.send(
       new GetCommand({ TableName: store.table, Key: { pk: `A#${scope.account}#test`, sk: `VS#${verified.id}` } }),
@@ -101,8 +104,17 @@ describe('how a session is stored', () => {
     expect(await store.get(scope, verified.id)).toEqual(verified);
   });
 
-  it('clearing provided_details with an UpdateItem removes it, and the session reads back with null', async () => {
+  it('this release still writes the null fields: the release before reads what it writes during a deploy or after a rollback', async () => {
     const read = await stored();
+    const raw = (await (store as unknown as { doc: { send: (c: unknown) => Promise<{ Item?: Record<string, unknown> }> } }).doc.send(
+      new (await import('@aws-sdk/lib-dynamodb')).GetCommand({ TableName: store.table, Key: { pk: `A#${scope.account}#test`, sk: `VS#${read.id}` } }),
+    )).Item!;
+    expect(raw).toMatchObject({ redaction: null, return_url: null, last_error: null });
+  });
+
+  it('without stored nulls, clearing provided_details with an UpdateItem removes it, and the session reads back with null', async () => {
+    const read = await stored();
+    const store = compactStore;
     await store.updateFields(scope, read.id, { provided_details: { email: 'a@example.com' } } as never, { updated_ms: Date.now(), last_request: { id: 'req_1', idempotency_key: null } });
     expect((await store.get(scope, read.id))!.provided_details).toEqual({ email: 'a@example.com' });
     const cleared = await store.updateFields(scope, read.id, { provided_details: null } as never, { updated_ms: Date.now(), last_request: { id: 'req_2', idempotency_key: null } });
