@@ -38,6 +38,8 @@ new VerificationSessionsStack(app, 'VerificationSessions', {
   alarmEmail: setting('alarmEmail'),
   checkProvider: oneOf<CheckProvider>('checkProvider', ['aws', 'test']),
   logLevel: oneOf<LogLevel>('logLevel', ['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']),
+  // `-c traceSdkCalls=true`: X-Ray subsegments for every AWS call (costs cold start and CPU per request).
+  traceSdkCalls: oneOf('traceSdkCalls', ['true', 'false']) === 'true',
   // `-c removalPolicy=destroy` for a throwaway stack: the table and bucket go with it.
   removalPolicy: oneOf('removalPolicy', ['retain', 'destroy']) === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
   // `-c workerConcurrency=false` while the account is at the new-account quota of 10.

@@ -41,7 +41,8 @@ export interface ServiceFunctionProps {
 /**
  * A Lambda function of the service, defined once for all of them: one ESM
  * bundle made by the local esbuild (no Docker), Node 22 on arm64, the AWS SDK
- * bundled at the version in package-lock.json, minified, X-Ray tracing on,
+ * bundled at the version in package-lock.json, minified, X-Ray active tracing
+ * on (the service adds TRACE_SDK_CALLS for SDK subsegments when asked),
  * Powertools configured by environment, and a log group kept for a month.
  *
  * No `NODE_OPTIONS=--enable-source-maps`: with it, Node parses the bundle's

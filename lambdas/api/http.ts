@@ -74,7 +74,9 @@ function protoKey(text: string): string | undefined {
 
 /** Parses a Stripe-style bracketed form string (`metadata[a]=b`, `expand[]=x`, `%5B0%5D`). */
 export function parseForm(text: string, what: string): Record<string, unknown> {
-  if (Buffer.byteLength(text) > MAX_BODY_BYTES)
+  // Most GETs have no query string and many POSTs no body: nothing to scan or parse.
+  if (text === '') return Object.create(null) as Record<string, unknown>;
+  if (text.length > MAX_BODY_BYTES / 3 && Buffer.byteLength(text) > MAX_BODY_BYTES)
     throw new ApiError(413, 'invalid_request_error', `The ${what} is larger than ${MAX_BODY_BYTES} bytes.`);
   const proto = protoKey(text);
   if (proto !== undefined) throw invalidRequest(`Invalid ${proto}: '__proto__' cannot be used as a parameter name or key.`, { param: proto });

@@ -1,8 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
-import { Tracer } from '@aws-lambda-powertools/tracer';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import type { Tracer } from '@aws-lambda-powertools/tracer';
 import middy from '@middy/core';
 import { METRICS_NAMESPACE, METRICS_SERVICE, type MetricName } from './metric-names.js';
 
@@ -16,7 +15,7 @@ import { METRICS_NAMESPACE, METRICS_SERVICE, type MetricName } from './metric-na
  *   POWERTOOLS_METRICS_NAMESPACE  the CloudWatch namespace the alarms read
  *   POWERTOOLS_LOG_LEVEL          DEBUG | INFO | WARN | ERROR (default INFO)
  *   POWERTOOLS_METRICS_DISABLED   `npm start` and the tests set it: no EMF lines
- * Tracing is on only inside Lambda (Powertools turns it off elsewhere).
+ *   TRACE_SDK_CALLS               `true`: X-Ray subsegments for the handler and each AWS call (below)
  */
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME || METRICS_SERVICE;
 
@@ -37,7 +36,35 @@ export const metrics = new ServiceMetrics({
   serviceName,
 });
 
-export const tracer = new Tracer({ serviceName });
+/**
+ * SDK tracing: the Powertools Tracer, with an X-Ray subsegment per handler and
+ * per AWS SDK call. Only inside Lambda and only with TRACE_SDK_CALLS=true (the
+ * stack's `traceSdkCalls` setting); the functions' active tracing gives each
+ * invocation its Lambda segments without it.
+ *
+ * The tracer is imported only then: the X-Ray SDK under it loads cls-hooked,
+ * which installs a process-wide async hook on import, whether tracing is on or
+ * not. That hook ran on every promise of every request (8% of the API's busy
+ * CPU under the bench), and the import cost the API bundle's cold start about
+ * 70 ms of CPU. esbuild bundles a dynamic import lazily: the code is in the
+ * bundle, but not evaluated unless this branch runs.
+ */
+export const sdkTracingWanted = process.env.TRACE_SDK_CALLS === 'true' && (process.env.AWS_EXECUTION_ENV ?? '') !== '';
+
+const tracing = sdkTracingWanted ? await loadTracing() : undefined;
+
+async function loadTracing() {
+  const [{ Tracer }, { captureLambdaHandler }] = await Promise.all([
+    import('@aws-lambda-powertools/tracer'),
+    import('@aws-lambda-powertools/tracer/middleware'),
+  ]);
+  const tracer: Tracer = new Tracer({ serviceName });
+  // POWERTOOLS_TRACE_ENABLED=false (or SAM / Amplify mocks) still turn it off.
+  return tracer.isTracingEnabled() ? { tracer, captureLambdaHandler } : undefined;
+}
+
+/** Whether this process records SDK subsegments (TRACE_SDK_CALLS=true inside Lambda). */
+export const sdkTracing = (): boolean => tracing !== undefined;
 
 /**
  * Records one value of a metric. Without a dimension it joins the invocation's
@@ -64,13 +91,13 @@ export function flushMetrics(): void {
 /**
  * The Powertools middlewares every function's handler goes through: the Lambda
  * context (request id, cold start) on each log line, with keys appended by the
- * handler dropped after the invocation; the handler's X-Ray subsegment; the
- * handler itself flushes the metrics (withMetricsFlushed).
+ * handler dropped after the invocation; with SDK tracing, the handler's X-Ray
+ * subsegment; the handler itself flushes the metrics (withMetricsFlushed).
  */
 export function observe<H extends middy.MiddyfiedHandler<any, any>>(handler: H): H {
-  return handler
-    .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(captureLambdaHandler(tracer, { captureResponse: false })) as H;
+  handler.use(injectLambdaContext(logger, { resetKeys: true }));
+  if (tracing) handler.use(tracing.captureLambdaHandler(tracing.tracer, { captureResponse: false }));
+  return handler;
 }
 
 /** A plain async handler, wrapped in middy with the middlewares of `observe`. */
@@ -88,11 +115,12 @@ export async function withMetricsFlushed<R>(work: () => Promise<R>): Promise<R> 
 }
 
 /**
- * An AWS SDK v3 client with X-Ray subsegments for its calls, inside Lambda;
- * the client itself elsewhere (no X-Ray daemon locally or in tests).
+ * An AWS SDK v3 client with X-Ray subsegments for its calls, with SDK tracing;
+ * the client itself otherwise (and always outside Lambda: no X-Ray daemon
+ * locally or in tests).
  */
 export function traced<C>(client: C): C {
-  return tracer.isTracingEnabled() ? tracer.captureAWSv3Client(client) : client;
+  return tracing ? tracing.tracer.captureAWSv3Client(client) : client;
 }
 
 /**

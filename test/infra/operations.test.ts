@@ -164,7 +164,16 @@ describe('the stack an operator deploys', { timeout: 180_000 }, () => {
           POWERTOOLS_LOG_LEVEL: 'INFO',
         });
         expect(Properties.Environment.Variables.NODE_OPTIONS, name).toBeUndefined();
+        // Active tracing only: no X-Ray SDK loaded, no subsegment per AWS call (traceSdkCalls).
+        expect(Properties.Environment.Variables.TRACE_SDK_CALLS, name).toBeUndefined();
       }
+    });
+
+    it('record a subsegment per AWS call in every function with traceSdkCalls', () => {
+      const { template: sdk } = synth({ traceSdkCalls: true });
+      const functionsOf = ofType(sdk, 'AWS::Lambda::Function');
+      expect(functionsOf.map(([, f]) => f.Properties.Environment.Variables.TRACE_SDK_CALLS)).toEqual(Array(7).fill('true'));
+      expect(functionsOf.map(([, f]) => f.Properties.TracingConfig)).toEqual(Array(7).fill({ Mode: 'Active' }));
     });
 
     it('take the log level from the service props', () => {

@@ -1,6 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it, vi } from 'vitest';
-import { errorForLog, flushMetrics, logger, recordMetric, traced, tracer } from '../../lambdas/observability/powertools.js';
+import { errorForLog, flushMetrics, logger, recordMetric, sdkTracing, traced } from '../../lambdas/observability/powertools.js';
 import { METRIC } from '../../lambdas/observability/metric-names.js';
 
 /** What the process printed while `fn` ran (the logger and metrics write to the streams directly). */
@@ -40,10 +41,53 @@ describe('observability outside Lambda', () => {
   });
 
   it('tracing is off outside Lambda, so SDK clients are left as they are', () => {
-    expect(tracer.isTracingEnabled()).toBe(false);
+    expect(sdkTracing()).toBe(false);
     const client = new S3Client({ region: 'eu-west-1' });
     const stackBefore = client.middlewareStack.identify().length;
     expect(traced(client)).toBe(client);
     expect(client.middlewareStack.identify().length).toBe(stackBefore);
+  });
+});
+
+/**
+ * The observability module imported in a fresh Node process with `env`: how
+ * many async hooks were created while it loaded, whether SDK tracing is on,
+ * and how many middlewares `traced` added to an SDK client.
+ */
+function loadedWith(env: Record<string, string>): { hooks: number; tracing: boolean; added: number } {
+  const script = `
+    import asyncHooks from 'node:async_hooks';
+    let hooks = 0;
+    const createHook = asyncHooks.createHook;
+    asyncHooks.createHook = (...args) => (hooks++, createHook(...args));
+    const m = await import('./lambdas/observability/powertools.ts');
+    const { S3Client } = await import('@aws-sdk/client-s3');
+    const client = new S3Client({ region: 'eu-west-1' });
+    const before = client.middlewareStack.identify().length;
+    m.traced(client);
+    console.log(JSON.stringify({ hooks, tracing: m.sdkTracing(), added: client.middlewareStack.identify().length - before }));
+  `;
+  const { TRACE_SDK_CALLS: _t, AWS_EXECUTION_ENV: _e, ...base } = process.env;
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    env: { ...base, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
+    encoding: 'utf8',
+  });
+  return JSON.parse(out.trim().split('\n').pop()!);
+}
+
+describe('SDK tracing (the X-Ray SDK and its async hook)', () => {
+  it('is not loaded in a Lambda without TRACE_SDK_CALLS: no async hook, clients untouched', () => {
+    expect(loadedWith({ AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x' })).toEqual({ hooks: 0, tracing: false, added: 0 });
+  });
+
+  it('is not loaded outside Lambda even with TRACE_SDK_CALLS=true', () => {
+    expect(loadedWith({ TRACE_SDK_CALLS: 'true' })).toEqual({ hooks: 0, tracing: false, added: 0 });
+  });
+
+  it('with TRACE_SDK_CALLS=true inside Lambda, SDK clients get X-Ray subsegments', () => {
+    const loaded = loadedWith({ AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x', TRACE_SDK_CALLS: 'true' });
+    expect(loaded.tracing).toBe(true);
+    expect(loaded.hooks).toBeGreaterThan(0);
+    expect(loaded.added).toBeGreaterThan(0);
   });
 });
