@@ -319,8 +319,10 @@ async function webhookThroughput(): Promise<void> {
   const backlog = await startLocalService({ port: 0, dynamoEndpoint: dynamo.endpoint, tableName: table, webhooks: { consumers: false } });
   const workerOps: { op: string; role: 'fan-out' | 'attempt' }[] = [];
   const doc = documentClient(localClientConfig(dynamo.endpoint), (op, _c, _f, input: any) => {
-    // The fan-out reads endpoints (Query) and creates deliveries (attribute_not_exists); the rest is the attempts'.
-    const fanOut = op === 'QueryCommand' || (op === 'TransactWriteItemsCommand' && input?.TransactItems?.[0]?.Put?.ConditionExpression === 'attribute_not_exists(pk)');
+    // The fan-out reads endpoints (a Query of WE#) and creates deliveries (PutItem on attribute_not_exists); the rest is the attempts'.
+    const fanOut =
+      (op === 'QueryCommand' && String(input?.ExpressionAttributeValues?.[':prefix'] ?? '').startsWith('WE#')) ||
+      (op === 'PutItemCommand' && input?.ConditionExpression === 'attribute_not_exists(pk)');
     workerOps.push({ op: op.replace(/Command$/, ''), role: fanOut ? 'fan-out' : 'attempt' });
   });
   const hook = benchClient(backlog.baseUrl, backlog.secretKey);
