@@ -103,11 +103,6 @@ export class DeliveryStore {
     return fromItem(r.Item);
   }
 
-  /** The delivery, its endpoint and its event: one consistent BatchGetItem. */
-  async loadForAttempt(scope: Scope, eventId: string, endpointId: string): Promise<DeliveryContext> {
-    return (await this.loadManyForAttempts([{ scope, eventId, endpointId }]))[0];
-  }
-
   /**
    * The contexts of several attempts (a whole batch of delivery messages) in
    * as few consistent BatchGetItems as the keys need (100 keys each): an

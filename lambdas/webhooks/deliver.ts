@@ -7,7 +7,9 @@ import { type HostLookup, type ResolvedAddress, type UrlCheck, checkEndpointUrl 
  * One delivery attempt: a POST of the event JSON, success only for a 2xx
  * within the timeout. Redirects are not followed (a redirect could lead past
  * the address policy, and Stripe treats them as failures too). Nothing here
- * retries or records; the caller decides what an outcome means.
+ * retries (except sending once more on a new connection when a kept-alive one
+ * turns out closed before any answer) or records; the caller decides what an
+ * outcome means.
  */
 
 export const DELIVERY_TIMEOUT_MS = 15_000;
