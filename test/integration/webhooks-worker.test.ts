@@ -1,6 +1,7 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { SQSRecord } from 'aws-lambda';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import Stripe from 'stripe';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { API_VERSION } from '../../lambdas/domain/api-version.js';
@@ -11,7 +12,7 @@ import { newWebhookEndpoint } from '../../lambdas/domain/webhook-endpoint.js';
 import type { BusEntry, EventBus } from '../../lambdas/events/bus.js';
 import { EVENT_SOURCE } from '../../lambdas/events/routing.js';
 import { DeliveryStore } from '../../lambdas/store/delivery-store.js';
-import { EventStore } from '../../lambdas/store/event-store.js';
+import { EventStore, eventKey } from '../../lambdas/store/event-store.js';
 import { WebhookEndpointStore } from '../../lambdas/store/webhook-store.js';
 import { createFanOut } from '../../lambdas/webhooks/fanout.js';
 import type { DeliveryMessage, DeliveryQueue } from '../../lambdas/webhooks/queue.js';
@@ -81,8 +82,11 @@ let bus: RecordingBus;
 let scope: { account: string; livemode: boolean };
 let receipts = 0;
 
+let raw: { doc: Awaited<ReturnType<typeof freshTable>>['doc']; tableName: string };
+
 beforeEach(async () => {
   const { tableName, doc } = await freshTable('worker');
+  raw = { doc, tableName };
   endpoints = new WebhookEndpointStore(doc, tableName);
   deliveries = new DeliveryStore(doc, tableName);
   events = new EventStore(doc, tableName);
@@ -404,6 +408,19 @@ describe('pending_webhooks, counted from the deliveries', () => {
     expect(b.received).toHaveLength(2);
     expect(payloadPending(b.received[1]!)).toBe(1);
     expect((await events.get(scope, e.id))!.pending_webhooks).toBe(0);
+  });
+
+  it('ignores a count stored on an event by an earlier version: only the deliveries count', async () => {
+    const we = await endpoint('http://127.0.0.1:9/hook');
+    const e = await storedEvent();
+    await raw.doc.send(
+      new UpdateCommand({ TableName: raw.tableName, Key: eventKey(scope, e.id), UpdateExpression: 'SET pending_webhooks = :n', ExpressionAttributeValues: { ':n': 3 } }),
+    );
+    expect((await events.get(scope, e.id))!.pending_webhooks).toBe(0);
+    expect((await events.list(scope, { limit: 10, delivery_success: false })).data).toEqual([]);
+    await deliveries.create(newDelivery(scope, e, we.id, clock));
+    expect((await events.get(scope, e.id))!.pending_webhooks).toBe(1);
+    expect((await events.list(scope, { limit: 10 })).data.map((x) => x.pending_webhooks)).toEqual([1]);
   });
 
   it('lists events with their counts, and delivery_success over more events than one read, forwards and backwards', async () => {
