@@ -13,19 +13,18 @@ import { ACCOUNT_ITEMS, grantOnTableItems } from './store.js';
 import { FUNCTION_MEMORY_MB } from './memory.js';
 
 /**
- * The DynamoDB actions of the fan-out: read the account's endpoints (Query),
- * create each delivery and count it on its event (one TransactWriteItems of a
- * conditional Put and an Update, authorized as PutItem and UpdateItem).
+ * The DynamoDB actions of the fan-out: read the account's endpoints (Query) and
+ * create each delivery (one conditional PutItem).
  */
-export const FAN_OUT_TABLE_ACTIONS = ['dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'] as const;
+export const FAN_OUT_TABLE_ACTIONS = ['dynamodb:Query', 'dynamodb:PutItem'] as const;
 
 /**
- * The DynamoDB actions of the delivery worker: read a delivery with its endpoint
- * and event (BatchGetItem), write the delivery (conditional Put, in a
- * transaction with the event's count: PutItem and UpdateItem), and the
- * endpoint's failure streak or disabling (UpdateItem).
+ * The DynamoDB actions of the delivery worker: read a batch's deliveries with
+ * their endpoints and events (BatchGetItem), list an event's deliveries for a
+ * resend's payload count (Query), write the delivery (one conditional
+ * PutItem), and the endpoint's failure streak or disabling (UpdateItem).
  */
-export const DELIVERY_TABLE_ACTIONS = ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'] as const;
+export const DELIVERY_TABLE_ACTIONS = ['dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'] as const;
 
 export interface WebhooksProps {
   readonly table: ITableV2;

@@ -18,7 +18,7 @@ import {
   renderDeletedEndpoint,
   renderWebhookEndpoint,
 } from '../domain/webhook-endpoint.js';
-import { DeliveryStore, EventMissing, StaleDelivery } from '../store/delivery-store.js';
+import { DeliveryStore, StaleDelivery } from '../store/delivery-store.js';
 import type { EventStore } from '../store/event-store.js';
 import { type IdempotencyStore, IdempotencyKeyTaken } from '../store/idempotency.js';
 import { EndpointLimitReached, StaleEndpoint, WebhookEndpointStore } from '../store/webhook-store.js';
@@ -254,7 +254,6 @@ export async function resendEvent(deps: WebhookRouteDeps, ctx: CallContext, id: 
       }
     } catch (err) {
       if (err instanceof StaleDelivery) continue;
-      if (err instanceof EventMissing) return saveRefusal(deps, ctx, resourceMissing('event', id));
       throw err;
     }
     await w.queue.enqueue([{ delivery: next.id, account: next.account, livemode: next.livemode, generation: next.generation }]);

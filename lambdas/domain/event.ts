@@ -24,7 +24,11 @@ export interface EventRecord {
   api_version: string;
   data: { object: Record<string, unknown>; previous_attributes?: Record<string, unknown> };
   request: { id: string | null; idempotency_key: string | null };
-  /** Webhook deliveries not yet successful. */
+  /**
+   * Webhook deliveries not yet successful. Not stored on the event: the event
+   * store derives it from the event's deliveries when it reads the event (0 in
+   * a freshly made event, before any fan-out).
+   */
   pending_webhooks: number;
   /** The session the event is about (for lookups; not rendered). */
   session_id: string;

@@ -51,7 +51,7 @@ export interface DeliveryRecord {
   next_attempt_ms: number | null;
   /** Some attempt succeeded. */
   delivered: boolean;
-  /** Counted in the event's pending_webhooks (not delivered, and its endpoint not deleted). */
+  /** Counted in the event's pending_webhooks (not delivered, and its endpoint not deleted); see pendingWebhooks. */
   counted_pending: boolean;
   /** The latest MAX_KEPT_ATTEMPTS attempts, oldest first. */
   attempts: DeliveryAttempt[];
@@ -193,9 +193,16 @@ export function resendDelivery(d: DeliveryRecord, nowMs: number): DeliveryRecord
   };
 }
 
-/** The change in the event's pending_webhooks that going from `before` to `after` makes. */
-export const pendingDelta = (before: DeliveryRecord | undefined, after: DeliveryRecord) =>
-  Number(after.counted_pending) - Number(before?.counted_pending ?? false);
+/**
+ * An event's `pending_webhooks`: how many of its deliveries are counted as
+ * pending. The count is derived from the deliveries whenever an event is read
+ * (see EventStore), never stored: each attempt writes its delivery alone.
+ */
+export const pendingWebhooks = (deliveries: Iterable<Pick<DeliveryRecord, 'counted_pending'>>) => {
+  let n = 0;
+  for (const d of deliveries) if (d.counted_pending === true) n++;
+  return n;
+};
 
 // ---- rendering -------------------------------------------------------------
 

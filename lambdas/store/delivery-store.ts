@@ -1,8 +1,8 @@
-import { GetCommand, PutCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { EventRecord } from '../domain/event.js';
 import type { Scope } from '../domain/session.js';
-import { type DeliveryRecord, pendingDelta } from '../domain/webhook-delivery.js';
-import { batchGetAll, cancellationReasons, errorName, queryAllWithPrefix } from './dynamo.js';
+import { type DeliveryRecord, pendingWebhooks } from '../domain/webhook-delivery.js';
+import { batchGetAll, errorName, itemOnConditionFailure, queryAllWithPrefix } from './dynamo.js';
 import { eventFromItem, eventKey } from './event-store.js';
 import { scopeKey } from './session-store.js';
 import { TTL_ATTRIBUTE, WEBHOOK_DELIVERY_SK_PREFIX } from './table.js';
@@ -10,10 +10,12 @@ import { type StoredEndpoint, endpointFromItem, endpointKey } from './webhook-st
 
 /**
  * Webhook deliveries (`WD#<evt_id>#<we_id>` in the account's partition), each
- * with its attempt history. Every write is conditional on the delivery's
- * version. A write that changes whether the delivery counts as pending also
- * changes the event's `pending_webhooks`, in the same transaction, so the
- * count stays exact however often a message is redelivered.
+ * with its attempt history. Every write is one conditional write of the
+ * delivery alone: its creation on `attribute_not_exists`, each later change on
+ * the delivery's version. The event's `pending_webhooks` is not kept anywhere:
+ * the event store counts the deliveries marked `counted_pending` when it reads
+ * the event (the deliveries of one event are one key range, those of a page of
+ * events one more), so no write has a second item to keep in step.
  */
 export const deliveryKey = (scope: Scope, eventId: string, endpointId: string) => ({
   pk: scopeKey(scope),
@@ -42,18 +44,26 @@ export class StaleDelivery extends Error {
   }
 }
 
-/** The event a delivery belongs to is not stored (any more). */
-export class EventMissing extends Error {
-  constructor() {
-    super('event not stored');
-  }
-}
-
 export interface DeliveryContext {
   delivery?: DeliveryRecord;
   /** Deleted endpoints included: their `deleted_at` says why the delivery stops. */
   endpoint?: StoredEndpoint;
   event?: EventRecord;
+  /**
+   * The event's pending_webhooks as the payload shows it: its deliveries to
+   * the endpoints named in `siblings` (and this one) that count as pending.
+   * Undefined when the caller did not know the siblings.
+   */
+  pendingWebhooks?: number;
+}
+
+/** One attempt to load: the delivery of `eventId` to `endpointId`. */
+export interface AttemptToLoad {
+  scope: Scope;
+  eventId: string;
+  endpointId: string;
+  /** The endpoints of the event's other deliveries, when known (the fan-out's message names them). */
+  siblings?: string[];
 }
 
 export class DeliveryStore {
@@ -63,33 +73,25 @@ export class DeliveryStore {
   ) {}
 
   /**
-   * Creates a delivery and counts it in its event's pending_webhooks, in one
-   * transaction. If it already exists (a redelivered fan-out message, a race),
-   * nothing changes and the existing delivery is returned.
+   * Creates a delivery: one conditional PutItem. If it already exists (a
+   * redelivered fan-out message, a race with a resend), nothing changes and the
+   * existing delivery is returned.
    */
   async create(d: DeliveryRecord): Promise<{ created: true } | { created: false; existing: DeliveryRecord }> {
     try {
       await this.doc.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.table,
-                Item: toItem(d),
-                ConditionExpression: 'attribute_not_exists(pk)',
-                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-              },
-            },
-            this.countUpdate(d, pendingDelta(undefined, d)),
-          ],
+        new PutCommand({
+          TableName: this.table,
+          Item: toItem(d),
+          ConditionExpression: 'attribute_not_exists(pk)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           ReturnConsumedCapacity: 'TOTAL',
         }),
       );
       return { created: true };
     } catch (err) {
-      const reasons = cancellationReasons(err);
-      if (reasons?.[0]?.code === 'ConditionalCheckFailed' && reasons[0].item) return { created: false, existing: fromItem(reasons[0].item)! };
-      if (reasons?.[1]?.code === 'ConditionalCheckFailed') throw new EventMissing();
+      const existing = itemOnConditionFailure(err);
+      if (existing) return { created: false, existing: fromItem(existing)! };
       throw err;
     }
   }
@@ -101,64 +103,58 @@ export class DeliveryStore {
     return fromItem(r.Item);
   }
 
-  /** The delivery, its endpoint and its event: one consistent BatchGetItem. */
-  async loadForAttempt(scope: Scope, eventId: string, endpointId: string): Promise<DeliveryContext> {
-    return (await this.loadManyForAttempts([{ scope, eventId, endpointId }]))[0];
-  }
-
   /**
    * The contexts of several attempts (a whole batch of delivery messages) in
    * as few consistent BatchGetItems as the keys need (100 keys each): an
-   * endpoint or an event shared by several deliveries is read once. In the
-   * order asked.
+   * endpoint, an event or a sibling delivery shared by several attempts is
+   * read once. In the order asked.
    */
-  async loadManyForAttempts(wanted: { scope: Scope; eventId: string; endpointId: string }[]): Promise<DeliveryContext[]> {
+  async loadManyForAttempts(wanted: AttemptToLoad[]): Promise<DeliveryContext[]> {
     const id = (k: { pk: string; sk: string }) => `${k.pk}\u0000${k.sk}`;
     const keys = new Map<string, { pk: string; sk: string }>();
-    const perAttempt = wanted.map(({ scope, eventId, endpointId }) => {
-      const three = [deliveryKey(scope, eventId, endpointId), endpointKey(scope, endpointId), eventKey(scope, eventId)];
-      for (const k of three) keys.set(id(k), k);
-      return three.map(id);
-    });
+    const want = (k: { pk: string; sk: string }) => {
+      const i = id(k);
+      keys.set(i, k);
+      return i;
+    };
+    const perAttempt = wanted.map(({ scope, eventId, endpointId, siblings }) => ({
+      delivery: want(deliveryKey(scope, eventId, endpointId)),
+      endpoint: want(endpointKey(scope, endpointId)),
+      event: want(eventKey(scope, eventId)),
+      siblings: siblings?.filter((e) => e !== endpointId).map((e) => want(deliveryKey(scope, eventId, e))),
+    }));
     const items = new Map<string, Record<string, unknown>>();
     if (keys.size > 0) for (const item of await batchGetAll(this.doc, this.table, [...keys.values()])) items.set(id(item as { pk: string; sk: string }), item);
-    return perAttempt.map(([delivery, endpoint, event]) => {
-      const eventItem = items.get(event);
+    return perAttempt.map((a) => {
+      const eventItem = items.get(a.event);
+      const delivery = fromItem(items.get(a.delivery));
+      const known = a.siblings && delivery ? [delivery, ...a.siblings.flatMap((s) => fromItem(items.get(s)) ?? [])] : undefined;
       return {
-        delivery: fromItem(items.get(delivery)),
-        endpoint: endpointFromItem(items.get(endpoint)),
+        delivery,
+        endpoint: endpointFromItem(items.get(a.endpoint)),
         event: eventItem ? eventFromItem(eventItem) : undefined,
+        pendingWebhooks: known && pendingWebhooks(known),
       };
     });
   }
 
   /**
-   * Writes `next` if the stored delivery is still `previous` (same version), and
-   * moves the event's pending_webhooks by the difference in what they count. If
-   * the event is gone (TTL), the delivery is written alone.
+   * Writes `next` if the stored delivery is still `previous` (same version): one
+   * PutItem, whatever changed (an attempt's outcome with its next schedule, a
+   * cancel, a resend).
    */
   async save(previous: DeliveryRecord, next: DeliveryRecord): Promise<void> {
-    const put = {
-      TableName: this.table,
-      Item: toItem(next),
-      ConditionExpression: '#version = :expected',
-      ExpressionAttributeNames: { '#version': 'version' },
-      ExpressionAttributeValues: { ':expected': previous.version },
-    };
-    const delta = pendingDelta(previous, next);
-    if (delta !== 0) {
-      try {
-        await this.doc.send(new TransactWriteCommand({ TransactItems: [{ Put: put }, this.countUpdate(next, delta)], ReturnConsumedCapacity: 'TOTAL' }));
-        return;
-      } catch (err) {
-        const reasons = cancellationReasons(err);
-        if (reasons?.[0]?.code === 'ConditionalCheckFailed') throw new StaleDelivery();
-        if (reasons?.[1]?.code !== 'ConditionalCheckFailed') throw err;
-        // The event has expired: nothing left to count in.
-      }
-    }
     try {
-      await this.doc.send(new PutCommand({ ...put, ReturnConsumedCapacity: 'TOTAL' }));
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: toItem(next),
+          ConditionExpression: '#version = :expected',
+          ExpressionAttributeNames: { '#version': 'version' },
+          ExpressionAttributeValues: { ':expected': previous.version },
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
     } catch (err) {
       if (errorName(err) === 'ConditionalCheckFailedException') throw new StaleDelivery();
       throw err;
@@ -170,17 +166,4 @@ export class DeliveryStore {
     return queryAllWithPrefix(this.doc, this.table, { pk: scopeKey(scope), prefix: `${WEBHOOK_DELIVERY_SK_PREFIX}${eventId}#` }, (item) => fromItem(item)!);
   }
 
-  /** The event's pending_webhooks moved by `delta`; only an event that exists. */
-  private countUpdate(d: DeliveryRecord, delta: number) {
-    return {
-      Update: {
-        TableName: this.table,
-        Key: eventKey(d, d.event_id),
-        UpdateExpression: 'ADD #pending :delta',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeNames: { '#pending': 'pending_webhooks' },
-        ExpressionAttributeValues: { ':delta': delta },
-      },
-    };
-  }
 }

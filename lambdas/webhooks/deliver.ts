@@ -7,7 +7,9 @@ import { type HostLookup, type ResolvedAddress, type UrlCheck, checkEndpointUrl 
  * One delivery attempt: a POST of the event JSON, success only for a 2xx
  * within the timeout. Redirects are not followed (a redirect could lead past
  * the address policy, and Stripe treats them as failures too). Nothing here
- * retries or records; the caller decides what an outcome means.
+ * retries (except sending once more on a new connection when a kept-alive one
+ * turns out closed before any answer) or records; the caller decides what an
+ * outcome means.
  */
 
 export const DELIVERY_TIMEOUT_MS = 15_000;
@@ -96,7 +98,56 @@ function pinnedLookup(addresses: ResolvedAddress[]): LookupFunction {
   };
 }
 
-function post(check: Extract<UrlCheck, { ok: true }>, req: DeliveryRequest, timeoutMs: number): Promise<Omit<DeliveryOutcome, 'durationMs'>> {
+/** Idle keep-alive connections are closed after this long (below the 5 s keep-alive timeout of Node's servers). */
+export const IDLE_CONNECTION_MS = 4000;
+/** Connection pools kept at once, one per (scheme, host, port, checked addresses); the least recently used goes first. */
+const MAX_POOLS = 64;
+const pools = new Map<string, http.Agent>();
+
+/**
+ * The keep-alive pool for a checked URL. The key holds the addresses the policy
+ * checked this time, so a connection is only reused towards an address checked
+ * now: when the name resolves elsewhere, the key differs and a new connection is
+ * made through the pinned lookup. Reusing connections saves a TCP (and TLS)
+ * handshake per attempt to the same endpoint.
+ */
+function poolFor(check: Extract<UrlCheck, { ok: true }>): http.Agent {
+  const addresses = check.addresses.map((a) => `${a.family}/${a.address}`).sort().join(',');
+  const key = `${check.url.protocol}//${check.url.host}|${addresses}`;
+  let agent = pools.get(key);
+  if (agent) pools.delete(key); // re-inserted last: the map's order is the use order
+  else {
+    const options = { keepAlive: true, timeout: IDLE_CONNECTION_MS, maxFreeSockets: 16, scheduling: 'lifo' as const };
+    agent = check.url.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
+    if (pools.size >= MAX_POOLS) {
+      const [oldest, old] = pools.entries().next().value!;
+      pools.delete(oldest);
+      old.destroy();
+    }
+  }
+  pools.set(key, agent);
+  return agent;
+}
+
+/** Closes every pooled connection (tests, shutdown). */
+export function closeDeliveryConnections(): void {
+  for (const agent of pools.values()) agent.destroy();
+  pools.clear();
+}
+
+async function post(check: Extract<UrlCheck, { ok: true }>, req: DeliveryRequest, timeoutMs: number): Promise<Omit<DeliveryOutcome, 'durationMs'>> {
+  const started = performance.now();
+  const first = await postOn(check, req, timeoutMs);
+  // A pooled connection the endpoint closed while it was idle fails before any answer: once, on a new connection.
+  if (!first.staleConnection) return first.outcome;
+  return (await postOn(check, req, timeoutMs - (performance.now() - started))).outcome;
+}
+
+function postOn(
+  check: Extract<UrlCheck, { ok: true }>,
+  req: DeliveryRequest,
+  timeoutMs: number,
+): Promise<{ outcome: Omit<DeliveryOutcome, 'durationMs'>; staleConnection: boolean }> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers ?? {})) if (!RESERVED_HEADERS.has(name.toLowerCase())) headers[name] = value;
   headers['Content-Type'] = 'application/json';
@@ -111,38 +162,41 @@ function post(check: Extract<UrlCheck, { ok: true }>, req: DeliveryRequest, time
     let received = 0;
     const bodyText = () => Buffer.concat(chunks).toString('utf8').slice(0, RESPONSE_BODY_CHARS);
 
-    const finish = (ok: boolean, error: string | null) => {
+    /** `reusable`: the response was read to its end, so the connection may serve the next attempt. */
+    const finish = (ok: boolean, error: string | null, reusable = false, staleConnection = false) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      resolve({ ok, statusCode, responseBody: bodyText(), error, retryAfter });
-      request.destroy();
+      resolve({ outcome: { ok, statusCode, responseBody: bodyText(), error, retryAfter }, staleConnection });
+      if (!reusable) request.destroy();
     };
 
     const client = check.url.protocol === 'https:' ? https : http;
     const request = client.request(
       check.url,
-      // agent: false gives every attempt its own connection, made through the pinned lookup.
-      { method: 'POST', headers, agent: false, lookup: pinnedLookup(check.addresses) },
+      // The pool's new connections are made through the pinned lookup: to an address just checked.
+      { method: 'POST', headers, agent: poolFor(check), lookup: pinnedLookup(check.addresses) },
       (res) => {
         statusCode = res.statusCode ?? null;
         retryAfter = res.headers['retry-after'] ?? null;
-        const done = () => {
+        const done = (reusable: boolean) => {
           const code = statusCode ?? 0;
-          if (code >= 300 && code < 400) finish(false, `redirect to ${res.headers.location ?? '(no Location header)'}`);
-          else finish(code >= 200 && code < 300, null);
+          if (code >= 300 && code < 400) finish(false, `redirect to ${res.headers.location ?? '(no Location header)'}`, reusable);
+          else finish(code >= 200 && code < 300, null, reusable);
         };
         res.on('data', (chunk: Buffer) => {
           if (received < MAX_RESPONSE_BYTES) chunks.push(chunk.subarray(0, MAX_RESPONSE_BYTES - received));
           received += chunk.length;
-          if (received >= MAX_RESPONSE_BYTES) done(); // enough read; finish() closes the connection
+          if (received >= MAX_RESPONSE_BYTES) done(false); // enough read; finish() closes the connection
         });
-        res.on('end', done);
+        res.on('end', () => done(true));
         res.on('error', (err) => finish(false, describeError(err)));
       },
     );
-    const timer = setTimeout(() => finish(false, 'timeout'), timeoutMs);
-    request.on('error', (err) => finish(false, describeError(err)));
+    const timer = setTimeout(() => finish(false, 'timeout'), Math.max(1, timeoutMs));
+    request.on('error', (err: NodeJS.ErrnoException) =>
+      finish(false, describeError(err), false, request.reusedSocket && statusCode === null && (err.code === 'ECONNRESET' || err.code === 'EPIPE')),
+    );
     request.end(req.body);
   });
 }

@@ -43,8 +43,9 @@ function readEnvelope(record: SQSRecord): { scope: Scope; event: EventDetail } {
 /**
  * The consumer of the webhooks route queue: for each event, one delivery per
  * enabled endpoint of its account and mode that wants its type, each created
- * once (conditional write, counted in the event's pending_webhooks in the same
- * transaction) and sent to the delivery queue. A redelivered message finds
+ * once (one conditional PutItem; the event's pending_webhooks is counted from
+ * the deliveries when it is read) and sent to the delivery queue, naming the
+ * event's other deliveries so the worker can count them for the payload. A redelivered message finds
  * its deliveries made and sends only those not yet attempted (a crash may have
  * come between the write and the send); the worker drops the extra copy.
  * A record that fails is reported alone in batchItemFailures; one that can
@@ -65,13 +66,14 @@ export function createFanOut(deps: FanOutDeps) {
           const key = `${scope.account}#${scope.livemode}`;
           if (!endpointsOf.has(key)) endpointsOf.set(key, deps.endpoints.listAll(scope));
           const wanted = (await endpointsOf.get(key)!).filter((e) => endpointWantsEvent(e, event.type));
+          const siblings = wanted.length > 1 ? wanted.map((e) => e.id) : undefined;
           const messages = await Promise.all(
             wanted.map(async (endpoint): Promise<DeliveryMessage | undefined> => {
               const delivery = newDelivery(scope, event, endpoint.id, now());
               const r = await deps.deliveries.create(delivery);
               const current = r.created ? delivery : r.existing;
               if (!r.created && (current.status !== 'pending' || current.attempt_count > 0)) return undefined;
-              return { delivery: current.id, account: scope.account, livemode: scope.livemode, generation: current.generation };
+              return { delivery: current.id, account: scope.account, livemode: scope.livemode, generation: current.generation, siblings: siblings ?? [] };
             }),
           );
           await deps.queue.enqueue(messages.filter((m): m is DeliveryMessage => m !== undefined));

@@ -6,12 +6,20 @@ export interface DeliveryMessage {
   account: string;
   livemode: boolean;
   generation: number;
+  /**
+   * The endpoints the fan-out made deliveries of the same event for (ids only):
+   * the worker reads those deliveries with its batch to put the event's
+   * pending_webhooks in the payload. A resend's message has none; the worker
+   * then lists the event's deliveries.
+   */
+  siblings?: string[];
 }
 
 export function parseDeliveryMessage(body: string): DeliveryMessage | undefined {
   try {
     const m = JSON.parse(body) as Partial<DeliveryMessage>;
-    if (typeof m.delivery === 'string' && typeof m.account === 'string' && typeof m.livemode === 'boolean' && Number.isInteger(m.generation))
+    const siblingsOk = m.siblings === undefined || (Array.isArray(m.siblings) && m.siblings.every((e) => typeof e === 'string'));
+    if (typeof m.delivery === 'string' && typeof m.account === 'string' && typeof m.livemode === 'boolean' && Number.isInteger(m.generation) && siblingsOk)
       return m as DeliveryMessage;
   } catch {
     // not JSON: unreadable like any other malformed body

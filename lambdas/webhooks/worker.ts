@@ -1,5 +1,5 @@
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { renderEvent } from '../domain/event.js';
+import { type EventRecord, renderEvent } from '../domain/event.js';
 import { derivedTimeOrderedId } from '../domain/ids.js';
 import type { Scope } from '../domain/session.js';
 import {
@@ -8,6 +8,7 @@ import {
   type DeliveryRecord,
   cancelDelivery,
   parseDeliveryId,
+  pendingWebhooks,
   recordExhausted,
   recordRetry,
   recordSuccess,
@@ -150,10 +151,20 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     }
   }
 
-  async function attempt(record: SQSRecord, scope: Scope, d: DeliveryRecord, endpoint: StoredEndpoint, event: Parameters<typeof renderEvent>[0], receivedMs: number): Promise<Outcome> {
+  async function attempt(
+    record: SQSRecord,
+    scope: Scope,
+    d: DeliveryRecord,
+    endpoint: StoredEndpoint,
+    event: EventRecord,
+    knownPending: number | undefined,
+    receivedMs: number,
+  ): Promise<Outcome> {
+    // The payload's pending_webhooks: counted from the deliveries read with the batch, or (a resend's message) listed now.
+    const pending = knownPending ?? pendingWebhooks(await deps.deliveries.listForEvent(scope, event.id));
     const startedMs = now();
     const t = Math.floor(startedMs / 1000);
-    const body = JSON.stringify(renderEvent(event));
+    const body = JSON.stringify(renderEvent({ ...event, pending_webhooks: pending }));
     const outcome = await deliverOnce({
       url: endpoint.url,
       body,
@@ -235,7 +246,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
 
   async function handle(record: SQSRecord, named: NonNullable<ReturnType<typeof read>>, context: DeliveryContext, receivedMs: number): Promise<Outcome> {
     const { msg, scope } = named;
-    const { delivery: d, endpoint, event } = context;
+    const { delivery: d, endpoint, event, pendingWebhooks: knownPending } = context;
     // Gone (TTL), finished, or superseded by a resend: this message has nothing left to do.
     if (!d || d.status !== 'pending' || d.generation !== msg.generation) return 'done';
     if (!endpoint || endpoint.deleted_at !== undefined) return stop(d, 'endpoint_deleted');
@@ -246,7 +257,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       await hideUntil(record, d.next_attempt_ms, receivedMs);
       return 'keep';
     }
-    return attempt(record, scope, d, endpoint, event, receivedMs);
+    return attempt(record, scope, d, endpoint, event, knownPending, receivedMs);
   }
 
   return async (batch: SQSEvent): Promise<SQSBatchResponse> => {
@@ -271,7 +282,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     // Every message's delivery, endpoint and event in one read for the whole batch.
     let contexts: DeliveryContext[];
     try {
-      contexts = await deps.deliveries.loadManyForAttempts(readable.map(({ named }) => ({ scope: named.scope, ...named.ids })));
+      contexts = await deps.deliveries.loadManyForAttempts(readable.map(({ named }) => ({ scope: named.scope, ...named.ids, siblings: named.msg.siblings })));
     } catch (err) {
       for (const { record } of readable) fail(record, err);
       return { batchItemFailures: failures };

@@ -70,8 +70,8 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     's3:DeleteObject', 's3:ListBucket', ...SQS_CONSUME, 'sqs:SendMessage', ...TRACING,
   ],
   sweep: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', ...SQS_SEND, ...TRACING],
-  fanOut: ['dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', ...SQS_CONSUME, 'sqs:SendMessage', ...TRACING],
-  delivery: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'events:PutEvents', ...SQS_CONSUME, 'sqs:SendMessage', ...TRACING],
+  fanOut: ['dynamodb:PutItem', 'dynamodb:Query', ...SQS_CONSUME, 'sqs:SendMessage', ...TRACING],
+  delivery: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'events:PutEvents', ...SQS_CONSUME, 'sqs:SendMessage', ...TRACING],
 };
 
 /** Which partition keys each function's item actions are limited to (`dynamodb:LeadingKeys`); `null`: not limited. */

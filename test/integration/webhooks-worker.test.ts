@@ -1,17 +1,18 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { SQSRecord } from 'aws-lambda';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import Stripe from 'stripe';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { API_VERSION } from '../../lambdas/domain/api-version.js';
 import type { EventRecord } from '../../lambdas/domain/event.js';
 import { newAccountId, timeOrderedId } from '../../lambdas/domain/ids.js';
-import { resendDelivery } from '../../lambdas/domain/webhook-delivery.js';
+import { newDelivery, resendDelivery } from '../../lambdas/domain/webhook-delivery.js';
 import { newWebhookEndpoint } from '../../lambdas/domain/webhook-endpoint.js';
 import type { BusEntry, EventBus } from '../../lambdas/events/bus.js';
 import { EVENT_SOURCE } from '../../lambdas/events/routing.js';
 import { DeliveryStore } from '../../lambdas/store/delivery-store.js';
-import { EventStore } from '../../lambdas/store/event-store.js';
+import { EventStore, eventKey } from '../../lambdas/store/event-store.js';
 import { WebhookEndpointStore } from '../../lambdas/store/webhook-store.js';
 import { createFanOut } from '../../lambdas/webhooks/fanout.js';
 import type { DeliveryMessage, DeliveryQueue } from '../../lambdas/webhooks/queue.js';
@@ -81,8 +82,11 @@ let bus: RecordingBus;
 let scope: { account: string; livemode: boolean };
 let receipts = 0;
 
+let raw: { doc: Awaited<ReturnType<typeof freshTable>>['doc']; tableName: string };
+
 beforeEach(async () => {
   const { tableName, doc } = await freshTable('worker');
+  raw = { doc, tableName };
   endpoints = new WebhookEndpointStore(doc, tableName);
   deliveries = new DeliveryStore(doc, tableName);
   events = new EventStore(doc, tableName);
@@ -369,5 +373,108 @@ describe('delivery worker', () => {
     expect(r.received).toHaveLength(0);
     const [d] = await deliveries.listForEvent(scope, e.id);
     expect(d!.attempts[0]!.error).toMatch(/^blocked address: 127\.0\.0\.1 is a loopback address/);
+  });
+});
+
+describe('pending_webhooks, counted from the deliveries', () => {
+  const payloadPending = (got: { body: string }) => (JSON.parse(got.body) as Stripe.Event).pending_webhooks;
+
+  it('is in each payload as the deliveries stood when it was sent, for fan-out messages and resends alike', async () => {
+    const a = await receiver((_n, _req, res) => res.writeHead(200).end());
+    const b = await receiver((n, _req, res) => res.writeHead(n === 0 ? 500 : 200).end());
+    const toA = await endpoint(a.url);
+    const toB = await endpoint(b.url);
+    const e = await storedEvent();
+    const sent = await fanOutOne(e);
+    expect(sent).toHaveLength(2);
+    const run = worker({ live: [], test: [10] });
+
+    // Both read pending: the payloads say 2. A is delivered, B fails and waits.
+    await run({ Records: sent.map(message) });
+    expect([payloadPending(a.received[0]!), payloadPending(b.received[0]!)]).toEqual([2, 2]);
+    expect((await events.get(scope, e.id))!.pending_webhooks).toBe(1);
+
+    // A resend to A (its message names no other delivery): counted by listing them; A delivered, B still pending.
+    const [delivered] = await deliveries.listForEvent(scope, e.id).then((ds) => ds.filter((d) => d.endpoint_id === toA.id));
+    const again = resendDelivery(delivered!, clock);
+    await deliveries.save(delivered!, again);
+    await run({ Records: [message({ delivery: again.id, account: again.account, livemode: again.livemode, generation: again.generation })] });
+    expect(a.received).toHaveLength(2);
+    expect(payloadPending(a.received[1]!)).toBe(1);
+
+    // B's retry, due: only B itself is pending now.
+    clock += 10_000;
+    await run({ Records: [message(sent.find((m) => m.delivery.endsWith(toB.id.slice(3)))!)] });
+    expect(b.received).toHaveLength(2);
+    expect(payloadPending(b.received[1]!)).toBe(1);
+    expect((await events.get(scope, e.id))!.pending_webhooks).toBe(0);
+  });
+
+  it('ignores a count stored on an event by an earlier version: only the deliveries count', async () => {
+    const we = await endpoint('http://127.0.0.1:9/hook');
+    const e = await storedEvent();
+    await raw.doc.send(
+      new UpdateCommand({ TableName: raw.tableName, Key: eventKey(scope, e.id), UpdateExpression: 'SET pending_webhooks = :n', ExpressionAttributeValues: { ':n': 3 } }),
+    );
+    expect((await events.get(scope, e.id))!.pending_webhooks).toBe(0);
+    expect((await events.list(scope, { limit: 10, delivery_success: false })).data).toEqual([]);
+    await deliveries.create(newDelivery(scope, e, we.id, clock));
+    expect((await events.get(scope, e.id))!.pending_webhooks).toBe(1);
+    expect((await events.list(scope, { limit: 10 })).data.map((x) => x.pending_webhooks)).toEqual([1]);
+  });
+
+  it('lists events with their counts, and delivery_success over more events than one read, forwards and backwards', async () => {
+    const we = await endpoint('http://127.0.0.1:9/hook');
+    const other = await endpoint('http://127.0.0.1:9/other');
+    // 60 events a second apart: every 7th has a delivery not yet successful (two for every 14th), every 5th has none,
+    // the others were delivered. Every 3rd is of another type (filtered off pages of `created` events).
+    const expected = new Map<string, number>();
+    for (let i = 0; i < 60; i++) {
+      clock = T0 + i * 1000;
+      const e = await storedEvent(i % 3 === 0 ? 'identity.verification_session.canceled' : 'identity.verification_session.created');
+      const pending = i % 7 === 0 ? (i % 14 === 0 ? 2 : 1) : 0;
+      expected.set(e.id, pending);
+      if (pending === 0 && i % 5 === 0) continue;
+      for (const [k, endpointId] of [we.id, other.id].entries()) {
+        if (k > 0 && pending < 2) continue;
+        const d = newDelivery(scope, e, endpointId, clock);
+        await deliveries.create(pending > k ? d : { ...d, status: 'succeeded', delivered: true, counted_pending: false });
+      }
+    }
+    const newestFirst = [...expected.keys()].reverse();
+    const walk = async (q: Record<string, unknown>, backwards = false) => {
+      const ids: string[] = [];
+      let cursor: string | undefined;
+      for (;;) {
+        const page = await events.list(scope, { limit: 4, ...q, ...(cursor ? (backwards ? { ending_before: cursor } : { starting_after: cursor }) : {}) });
+        for (const ev of page.data) expect(ev.pending_webhooks, ev.id).toBe(expected.get(ev.id));
+        ids.push(...(backwards ? [...page.data].reverse() : page.data).map((ev) => ev.id));
+        if (!page.has_more) return ids;
+        cursor = backwards ? page.data[0]!.id : page.data.at(-1)!.id;
+      }
+    };
+
+    expect(await walk({})).toEqual(newestFirst);
+    const created = newestFirst.filter((_id, j) => (59 - j) % 3 !== 0);
+    expect(await walk({ type: 'identity.verification_session.created' })).toEqual(created);
+    const pending = newestFirst.filter((id) => expected.get(id)! > 0);
+    expect(pending).toHaveLength(9);
+    expect(await walk({ delivery_success: false })).toEqual(pending);
+    expect(await walk({ delivery_success: true })).toEqual(newestFirst.filter((id) => expected.get(id) === 0));
+    expect(await walk({ delivery_success: false, type: 'identity.verification_session.created' })).toEqual(created.filter((id) => expected.get(id)! > 0));
+    // Backwards from the oldest event: the pending ones newer than it, oldest first, a page at a time.
+    const oldest = newestFirst.at(-1)!;
+    const back = async () => {
+      const ids: string[] = [];
+      let cursor = oldest;
+      for (;;) {
+        const page = await events.list(scope, { limit: 4, delivery_success: false, ending_before: cursor });
+        ids.push(...[...page.data].reverse().map((ev) => ev.id));
+        if (!page.has_more) return ids;
+        cursor = page.data[0]!.id;
+      }
+    };
+    expect(await back()).toEqual([...pending].reverse().filter((id) => id !== oldest));
+    expect((await events.get(scope, newestFirst.at(-1)!))!.pending_webhooks).toBe(2);
   });
 });

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
   type AttemptResult,
+  type DeliveryRecord,
   MAX_KEPT_ATTEMPTS,
   cancelDelivery,
   deliveryId,
   newDelivery,
   parseDeliveryId,
-  pendingDelta,
+  pendingWebhooks,
   recordExhausted,
   recordRetry,
   recordSuccess,
@@ -31,16 +32,21 @@ describe('webhook deliveries', () => {
 
   it('count in pending_webhooks until delivered, or until their endpoint is deleted', () => {
     const d = newDelivery(scope, { id: EVT, type: 't' }, WE, 1000);
-    expect(pendingDelta(undefined, d)).toBe(1);
+    const counted = (ds: DeliveryRecord[]) => pendingWebhooks(ds);
+    expect(counted([d])).toBe(1);
     const retry = recordRetry(d, failure(1000), 11_000, 1012);
-    expect(pendingDelta(d, retry)).toBe(0);
+    expect(counted([retry])).toBe(1);
     const done = recordSuccess(retry, success(11_000), 11_020);
-    expect(pendingDelta(retry, done)).toBe(-1);
+    expect(counted([done])).toBe(0);
     // A resend of a delivered event does not count it again.
-    expect(pendingDelta(done, resendDelivery(done, 20_000))).toBe(0);
-    expect(pendingDelta(retry, cancelDelivery(retry, 'endpoint_deleted', 2000))).toBe(-1);
-    expect(pendingDelta(retry, cancelDelivery(retry, 'endpoint_disabled', 2000))).toBe(0);
-    expect(pendingDelta(retry, recordExhausted(retry, failure(3000), 3012))).toBe(0);
+    expect(counted([resendDelivery(done, 20_000)])).toBe(0);
+    expect(counted([cancelDelivery(retry, 'endpoint_deleted', 2000)])).toBe(0);
+    // A disabled endpoint can be enabled and the event resent; a spent schedule too: both still pending.
+    expect(counted([cancelDelivery(retry, 'endpoint_disabled', 2000)])).toBe(1);
+    expect(counted([recordExhausted(retry, failure(3000), 3012)])).toBe(1);
+    // An event's count is over its deliveries, one per endpoint.
+    expect(counted([d, done, retry, cancelDelivery(retry, 'endpoint_deleted', 2000)])).toBe(2);
+    expect(counted([])).toBe(0);
   });
 
   it('number attempts over their whole life, restart the schedule on resend, and say why they stopped', () => {

@@ -1,9 +1,9 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, type Socket, createServer as createTcpServer } from 'node:net';
 import Stripe from 'stripe';
 import { afterEach, describe, expect, it } from 'vitest';
 import { newWebhookSecret } from '../../lambdas/domain/webhook-endpoint.js';
-import { RESPONSE_BODY_CHARS, USER_AGENT, deliverOnce } from '../../lambdas/webhooks/deliver.js';
+import { RESPONSE_BODY_CHARS, USER_AGENT, closeDeliveryConnections, deliverOnce } from '../../lambdas/webhooks/deliver.js';
 import { signPayload } from '../../lambdas/webhooks/signing.js';
 import type { HostLookup } from '../../lambdas/webhooks/url-policy.js';
 
@@ -35,6 +35,7 @@ async function receiver(handle: (req: IncomingMessage, res: ServerResponse) => v
 }
 
 afterEach(async () => {
+  closeDeliveryConnections();
   for (const s of servers.splice(0)) {
     s.closeAllConnections();
     await new Promise((resolve) => s.close(resolve));
@@ -150,5 +151,57 @@ describe('deliverOnce', () => {
     expect(out).toMatchObject({ ok: true, statusCode: 200 });
     expect(lookups).toEqual(['hooks.example.invalid']);
     expect(r.received[0].headers.host).toBe(`hooks.example.invalid:${r.port}`);
+  });
+
+  it('keeps the connection for the next attempt to the same endpoint, and checks the address before each', async () => {
+    const r = await receiver((_req, res) => res.writeHead(200).end('ok'));
+    const connections: Socket[] = [];
+    (servers.at(-1) as Server).on('connection', (c: Socket) => connections.push(c));
+    let lookups = 0;
+    let address = '127.0.0.1';
+    const lookup: HostLookup = async () => {
+      lookups++;
+      return [{ address, family: 4 }];
+    };
+    const url = `http://hooks.example.invalid:${r.port}/hook`;
+    for (let i = 0; i < 3; i++) expect(await deliverOnce({ url, body, livemode: false, lookup })).toMatchObject({ ok: true, statusCode: 200 });
+    expect(r.received).toHaveLength(3);
+    expect(connections).toHaveLength(1);
+    expect(lookups).toBe(3);
+
+    // The name now points at a blocked address: refused, though a connection to the old address is still open.
+    address = '169.254.169.254';
+    const blocked = await deliverOnce({ url, body, livemode: false, lookup });
+    expect(blocked.error).toMatch(/^blocked address/);
+    expect(r.received).toHaveLength(3);
+  });
+
+  it('sends again on a new connection when the endpoint closed the kept one as the attempt went out', async () => {
+    // A receiver that answers the first request of a connection and resets the connection at the second,
+    // as a server whose idle timeout ends just when the next request arrives.
+    const connections: number[] = [];
+    const server = createTcpServer((socket) => {
+      const n = connections.push(0) - 1;
+      socket.on('data', (chunk: Buffer) => {
+        const requests = chunk.toString('latin1').split('POST /').length - 1;
+        for (let i = 0; i < requests; i++) {
+          connections[n]++;
+          if (connections[n] > 1) return socket.resetAndDestroy();
+          socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok');
+        }
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+      expect(await deliverOnce({ url, body, livemode: false })).toMatchObject({ ok: true, responseBody: 'ok' });
+      expect(await deliverOnce({ url, body, livemode: false })).toMatchObject({ ok: true, responseBody: 'ok', error: null });
+      // The first connection served one request and was reset at the second; the second was sent again on a new one.
+      expect(connections).toEqual([2, 1]);
+    } finally {
+      closeDeliveryConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
