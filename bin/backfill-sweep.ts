@@ -1,11 +1,12 @@
 /**
  * `npm run backfill-sweep -- --table <TableName output>`
- * Puts the sessions stored before the sweep index existed into it (see
- * lambdas/sweep/backfill.ts), so that retention, abandonment and the
- * stuck-checks sweep see them. Run once after upgrading a deployment; a second
- * run finds nothing to do. Uses the AWS credentials and region of the
- * environment (AWS_PROFILE, AWS_REGION); `--endpoint` points it at another
- * DynamoDB (DynamoDB Local under `npm start` with DATA_DIR).
+ * Re-keys the sessions stored before the sweep index existed, or keyed the old
+ * way (`SW#<status>#<shard>`), as the sweeps find them now (`SW#<shard>` and a
+ * watch-from time; see lambdas/sweep/backfill.ts), so that retention,
+ * abandonment and the stuck sweeps see them. Run once after upgrading a
+ * deployment; a second run finds nothing to do. Uses the AWS credentials and
+ * region of the environment (AWS_PROFILE, AWS_REGION); `--endpoint` points it
+ * at another DynamoDB (DynamoDB Local under `npm start` with DATA_DIR).
  */
 import { parseArgs } from 'node:util';
 import { documentClient } from '../lambdas/store/dynamo.js';
@@ -19,5 +20,5 @@ if (!values.table) {
 }
 const doc = documentClient(values.endpoint ? localClientConfig(values.endpoint) : {});
 const { scanned, updated } = await backfillSweepIndex(doc, values.table);
-console.log(`scanned ${scanned} items; ${updated} sessions put into the sweep index`);
+console.log(`scanned ${scanned} items; ${updated} sessions re-keyed in the sweep index`);
 doc.destroy();

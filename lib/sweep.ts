@@ -15,9 +15,11 @@ export const SWEEP_SCHEDULE_MINUTES = 15;
 
 /**
  * The DynamoDB actions of the sweeper: Query on the sweep index, GetItem of
- * each session found, and the transition's conditional PutItem.
+ * each session found and of its watermark items (`A#~sweep`), the
+ * transition's conditional PutItem and the watermarks' PutItem, and the
+ * conditional UpdateItem that re-keys a session visited before it was due.
  */
-export const SWEEP_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem'] as const;
+export const SWEEP_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'] as const;
 
 export interface SweepProps {
   readonly table: ITableV2;
@@ -71,7 +73,7 @@ export class Sweep extends Construct {
       },
       reservedConcurrentExecutions: props.concurrency,
     });
-    // Sessions are account items (A#).
+    // Sessions and the sweeps' watermarks are A# items.
     grantOnTableItems(props.table, this.function, SWEEP_TABLE_ACTIONS, [ACCOUNT_ITEMS]);
     // Query on the sweep index only, not on the table.
     this.function.addToRolePolicy(

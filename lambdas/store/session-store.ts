@@ -77,34 +77,63 @@ export function sweepShard(id: string): number {
   for (const c of id) h = (h * 31 + c.charCodeAt(0)) >>> 0;
   return h % SWEEP_INDEX.shards;
 }
-/** What the sweeps look for: a status, or `redacting` (a redaction asked for and not finished, checks not running). */
-export type SweepGroup = Status | 'redacting';
-export const sweepPartition = (group: SweepGroup, shard: number) => `SW#${group}#${shard}`;
+/** A shard's partition of the sweep index: every session of the shard, whatever its status. */
+export const sweepPartition = (shard: number) => `SW#${shard}`;
+/** The partitions of the layout before watch-from keys (`SW#<status or redacting>#<shard>`): the backfill re-keys them. */
+export const isLegacySweepPartition = (pk: unknown) => typeof pk === 'string' && /^SW#[a-z_]+#\d+$/.test(pk);
 
 /**
- * A session's place in the sweep index: every session a sweep may act on,
- * keyed by its group and the time of its last change: not yet redacted (by
- * status), processing (whatever its redaction), or being redacted
- * (`redacting`, so that a redaction whose worker gave up is asked for again).
- * A redacted session leaves the index.
+ * How far behind a write a session's watch-from time may be when the write
+ * puts it into a state the hour-long sweeps watch (processing, or a redaction
+ * in progress) and still be found by them: their window ends an hour before
+ * now, so a watch-from less than half an hour old has not been passed yet.
+ * Older, the write sets watch-from to its own time (an index move, on this write only).
  */
-export function sweepKeys(s: Pick<SessionRecord, 'id' | 'status' | 'redaction' | 'updated_ms' | 'state_since_ms'>) {
-  const group: SweepGroup | undefined =
-    s.status === 'processing' || !s.redaction ? s.status : s.redaction.status === 'processing' ? 'redacting' : undefined;
-  if (!group) return {};
-  // Keyed by when the session entered its state, not by its last write: a metadata
-  // update then leaves the index entry alone, and costs no index write.
-  return { [SWEEP_INDEX.partitionKey]: sweepPartition(group, sweepShard(s.id)), [SWEEP_INDEX.sortKey]: s.state_since_ms ?? s.updated_ms };
+export const REKEY_OLDER_THAN_MS = 30 * 60 * 1000;
+
+/** A session as stored: the record and its watch-from time (`sweep_at`), which the record carries from read to write. */
+export type WatchedSession = SessionRecord & { [SWEEP_INDEX.sortKey]?: number };
+/** A session's watch-from time, as read from the table (undefined: not in the index, or a record not yet stored). */
+export const watchFrom = (s: SessionRecord) => (s as WatchedSession)[SWEEP_INDEX.sortKey];
+
+/**
+ * A session's place in the sweep index: its shard's partition, and a
+ * watch-from time (`sweep_at`): the sweeps visit a session once their window
+ * (the time before now they look back: an hour, the abandonment period, the
+ * retention period) passes it, read it, and act when its own times say so.
+ * Set at create and kept by ordinary writes (an update, a cancel, the checks'
+ * verified or requires_input), so that those cost no index write. It moves
+ * only when a write puts the session into a state the hour-long sweeps watch
+ * (submitted, a redaction asked for) long after it (REKEY_OLDER_THAN_MS), and
+ * when the sweeper re-keys a session it visited too early (off the hot path).
+ * A redacted session leaves the index (unless it is still processing).
+ */
+export function sweepKeys(
+  s: Pick<SessionRecord, 'id' | 'status' | 'redaction' | 'updated_ms' | 'state_since_ms'> & { sweep_at?: number },
+  rekeyOlderThanMs = REKEY_OLDER_THAN_MS,
+) {
+  if (s.redaction?.status === 'redacted' && s.status !== 'processing') return {};
+  const at = s[SWEEP_INDEX.sortKey];
+  const enteredNow = (s.state_since_ms ?? s.updated_ms) === s.updated_ms;
+  const hourly = s.status === 'processing' || s.redaction?.status === 'processing';
+  const from = at === undefined || (hourly && enteredNow && at < s.updated_ms - rekeyOlderThanMs) ? s.updated_ms : at;
+  return { [SWEEP_INDEX.partitionKey]: sweepPartition(sweepShard(s.id)), [SWEEP_INDEX.sortKey]: from };
 }
 
-function toItem(s: SessionRecord, withoutNulls: boolean) {
-  return { ...sessionKey(s, s.id), ...(withoutNulls ? compactSession(s) : s), ...sweepKeys(s) };
+function toItem(s: SessionRecord, options: SessionStoreOptions) {
+  const { [SWEEP_INDEX.sortKey]: _at, ...record } = s as WatchedSession;
+  const attributes = (options.withoutNulls ?? WRITE_WITHOUT_NULLS) ? compactSession(record as SessionRecord) : record;
+  return { ...sessionKey(s, s.id), ...attributes, ...sweepKeys(s, options.rekeyOlderThanMs) };
 }
 
 function fromItem_(item: Record<string, unknown> | undefined): SessionRecord | undefined {
   if (!item) return undefined;
-  const { pk: _pk, sk: _sk, [SWEEP_INDEX.partitionKey]: _spk, [SWEEP_INDEX.sortKey]: _sat, ...rest } = item;
-  return expandSession(rest);
+  // sweep_at stays on the record, so that a read-modify-write puts it back unchanged; one
+  // keyed the old way is re-keyed from the write's time (sweepKeys), as the backfill would.
+  // Null fields an item was written without are put back (store/session-item.ts).
+  const { pk: _pk, sk: _sk, [SWEEP_INDEX.partitionKey]: spk, [SWEEP_INDEX.sortKey]: at, ...rest } = item;
+  const s = expandSession(rest);
+  return (at === undefined || isLegacySweepPartition(spk) ? s : { ...s, [SWEEP_INDEX.sortKey]: at }) as unknown as SessionRecord;
 }
 export { fromItem_ as sessionFromItem };
 
@@ -119,12 +148,18 @@ export interface ListQuery {
   related_customer_account?: string;
 }
 
+export interface SessionStoreOptions {
+  /** REKEY_OLDER_THAN_MS, for a stuck-checks sweep with a shorter bound than an hour (tests). */
+  rekeyOlderThanMs?: number;
+  /** Write sessions without their null fields (store/session-item.ts); reads accept both. Default WRITE_WITHOUT_NULLS. */
+  withoutNulls?: boolean;
+}
+
 export class SessionStore {
   constructor(
     private readonly doc: DynamoDBDocumentClient,
     readonly table: string,
-    /** Write sessions without their null fields (store/session-item.ts); reads accept both. */
-    private readonly withoutNulls: boolean = WRITE_WITHOUT_NULLS,
+    private readonly options: SessionStoreOptions = {},
   ) {}
 
   async get(scope: Scope, id: string): Promise<SessionRecord | undefined> {
@@ -172,7 +207,7 @@ export class SessionStore {
         : transitionCondition(previous.action, previous.version);
     const put = {
       TableName: this.table,
-      Item: toItem(next, this.withoutNulls),
+      Item: toItem(next, this.options),
       ConditionExpression: cond.expression,
       ExpressionAttributeNames: cond.names,
       ExpressionAttributeValues: cond.values,
@@ -227,7 +262,7 @@ export class SessionStore {
             {
               Put: {
                 TableName: this.table,
-                Item: toItem(next, this.withoutNulls),
+                Item: toItem(next, this.options),
                 ConditionExpression: cond.expression,
                 ExpressionAttributeNames: cond.names,
                 ExpressionAttributeValues: cond.values,
@@ -255,12 +290,12 @@ export class SessionStore {
     const cond = transitionCondition('cancel');
     const to = nextStatus('cancel', 'requires_input')!;
     return this.update_(scope, id, stamp, keyed, {
-      // A new state: the sweep index entry moves with it.
-      set: ['#status = :to', '#sweepPk = :sweepPk', '#sweepAt = :updatedMs', '#stateSince = :updatedMs'],
+      // A new state; the sweep index entry stays (the retention sweep finds the session by its watch-from time).
+      set: ['#status = :to', '#stateSince = :updatedMs'],
       remove: [],
       condition: cond.expression,
-      names: { ...cond.names, '#sweepPk': SWEEP_INDEX.partitionKey, '#sweepAt': SWEEP_INDEX.sortKey, '#stateSince': 'state_since_ms' },
-      values: { ...cond.values, ':to': to, ':sweepPk': sweepPartition(to, sweepShard(id)) },
+      names: { ...cond.names, '#stateSince': 'state_since_ms' },
+      values: { ...cond.values, ':to': to },
       undo: [['status', '#status']],
     });
   }
@@ -301,7 +336,7 @@ export class SessionStore {
     if (params.provided_details !== undefined) {
       names['#pd'] = 'provided_details';
       // Without stored nulls (store/session-item.ts), clearing it removes the attribute.
-      if (params.provided_details || !this.withoutNulls) {
+      if (params.provided_details || !(this.options.withoutNulls ?? WRITE_WITHOUT_NULLS)) {
         values[':pd'] = params.provided_details ? stripNull(params.provided_details) : null;
         set.push('#pd = :pd');
       } else remove.push('#pd');
@@ -357,7 +392,7 @@ export class SessionStore {
     },
   ): Promise<SessionRecord> {
     // A change the system made has no last request; without stored nulls (store/session-item.ts) that is a REMOVE.
-    const setLastRequest = stamp.last_request !== null || !this.withoutNulls;
+    const setLastRequest = stamp.last_request !== null || !(this.options.withoutNulls ?? WRITE_WITHOUT_NULLS);
     const set = ['#version = #version + :one', '#updatedMs = :updatedMs', ...(setLastRequest ? ['#lastRequest = :lastRequest'] : []), ...expr.set];
     const remove = [...(setLastRequest ? [] : ['#lastRequest']), ...expr.remove];
     const names: Record<string, string> = { ...expr.names, '#replays': 'replays' };
@@ -445,6 +480,32 @@ export class SessionStore {
           ConditionExpression: `attribute_exists(pk) AND ${cond.expression} AND #attempt = :attempt AND (attribute_not_exists(#issued) OR #issued <= :room)`,
           ExpressionAttributeNames: { ...cond.names, '#issued': 'uploads_issued', '#attempt': 'attempt' },
           ExpressionAttributeValues: { ...cond.values, ':n': n, ':attempt': attempt, ':room': max - n },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
+    } catch (err) {
+      if (errorName(err) === 'ConditionalCheckFailedException') throw new StaleSession(fromItem_(itemOnConditionFailure(err)));
+      throw err;
+    }
+  }
+
+  /**
+   * The sweeper's re-key: sets the session's watch-from time (and its shard's
+   * partition, which also moves a session keyed the old way) if the session
+   * is still at `version`; not a change of the session (no version bump, no
+   * event). Throws StaleSession with the current session when it changed.
+   */
+  async rekey(scope: Scope, id: string, version: number, at: number): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: sessionKey(scope, id),
+          UpdateExpression: 'SET #spk = :spk, #sat = :sat',
+          ConditionExpression: 'attribute_exists(pk) AND #version = :version',
+          ExpressionAttributeNames: { '#spk': SWEEP_INDEX.partitionKey, '#sat': SWEEP_INDEX.sortKey, '#version': 'version' },
+          ExpressionAttributeValues: { ':spk': sweepPartition(sweepShard(id)), ':sat': at, ':version': version },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           ReturnConsumedCapacity: 'TOTAL',
         }),

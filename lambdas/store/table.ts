@@ -24,11 +24,15 @@
  * Sessions of one account and mode share a partition: a retrieve is one GetItem,
  * a list is one Query, and an account can never address another account's items.
  *
- * One sparse index, `sweep` (keys only): a session that a scheduled sweep may
- * have to act on carries sweep_pk = "SW#<status>#<shard>" and sweep_at = the
- * time it entered that state (ms; a metadata update leaves it alone). The sweeps (retention, abandonment, stuck
- * checks) query it for sessions older than a bound without reading the table.
- * A session whose redaction was asked for leaves it (unless it is processing).
+ * One sparse index, `sweep` (keys only): every session not yet redacted
+ * carries sweep_pk = "SW#<shard>" (shard from its id) and sweep_at = a
+ * watch-from time (ms), set at create and kept by ordinary writes (update,
+ * cancel, the checks' verdict: no index write). It moves only when a submit or
+ * a redact comes long after it, and when the sweeper re-keys a session it
+ * read before it was due; a finished redaction removes it. The sweeps
+ * (retention, abandonment, stuck checks, stuck redactions) read it as windows
+ * trailing now, each with a watermark per shard in the item
+ * pk = "A#~sweep", sk = "WATERMARKS" (lambdas/sweep/sweeper.ts).
  */
 export const TABLE_KEYS = {
   partitionKey: 'pk',

@@ -69,7 +69,7 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     'dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem',
     's3:DeleteObject', 's3:ListBucket', ...SQS_CONSUME, 'sqs:SendMessage', ...TRACING,
   ],
-  sweep: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', ...SQS_SEND, ...TRACING],
+  sweep: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', ...SQS_SEND, ...TRACING],
   fanOut: ['dynamodb:PutItem', 'dynamodb:Query', ...SQS_CONSUME, 'sqs:SendMessage', ...TRACING],
   delivery: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'events:PutEvents', ...SQS_CONSUME, 'sqs:SendMessage', ...TRACING],
 };

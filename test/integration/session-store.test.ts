@@ -1,7 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { newAccountId, newSessionId } from '../../lambdas/domain/ids.js';
-import { type Scope, newSession, transition } from '../../lambdas/domain/session.js';
-import { SessionStore, StaleSession } from '../../lambdas/store/session-store.js';
+import { type ChangeStamp, type Scope, type SessionRecord, applyFinishRedaction, applyRedact, newSession, transition } from '../../lambdas/domain/session.js';
+import type { Action } from '../../lambdas/domain/state-machine.js';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { SessionStore, StaleSession, sessionKey } from '../../lambdas/store/session-store.js';
 import { freshTable } from '../support/dynamo.js';
 
 const STAMP = { updated_ms: Date.now(), last_request: null };
@@ -13,7 +15,7 @@ const scope: Scope = { account: newAccountId(), livemode: false };
 beforeAll(async () => {
   const { doc, tableName } = await freshTable('store');
   store = new SessionStore(doc, tableName);
-  compactStore = new SessionStore(doc, tableName, true);
+  compactStore = new SessionStore(doc, tableName, { withoutNulls: true });
 });
 
 async function stored() {
@@ -101,7 +103,8 @@ describe('how a session is stored', () => {
     expect((raw.verified_outputs as { address: Record<string, unknown> }).address).not.toHaveProperty('line2');
     expect(itemSize(marshall(raw) as never)).toBeLessThan(1024);
     // Nothing outside the store sees the difference: every null is back.
-    expect(await store.get(scope, verified.id)).toEqual(verified);
+    const { sweep_at: _at, ...readBack } = (await store.get(scope, verified.id)) as typeof verified & { sweep_at?: number };
+    expect(readBack).toEqual(verified);
   });
 
   it('this release still writes the null fields: the release before reads what it writes during a deploy or after a rollback', async () => {
@@ -120,5 +123,86 @@ describe('how a session is stored', () => {
     const cleared = await store.updateFields(scope, read.id, { provided_details: null } as never, { updated_ms: Date.now(), last_request: { id: 'req_2', idempotency_key: null } });
     expect(cleared.provided_details).toBeNull();
     expect((await store.get(scope, read.id))!.provided_details).toBeNull();
+  });
+});
+
+describe('the sweep index entry a write leaves (sweep_pk, sweep_at)', () => {
+  const T0 = Date.now();
+  const MIN = 60_000;
+  let own: SessionStore;
+  let table: Awaited<ReturnType<typeof freshTable>>;
+  const raw = async (id: string) => (await table.doc.send(new GetCommand({ TableName: table.tableName, Key: sessionKey(scope, id) }))).Item!;
+  beforeAll(async () => {
+    table = await freshTable('store-sweep');
+    own = new SessionStore(table.doc, table.tableName);
+  });
+  const create = async (t: number) => {
+    const s = newSession({ type: 'document' }, { id: newSessionId(), scope, nowMs: t, request: null });
+    await own.commit(s, 'create');
+    return (await own.get(scope, s.id))!;
+  };
+  const step = async (s: SessionRecord, action: Action, t: number, apply?: (s: SessionRecord, stamp: ChangeStamp) => SessionRecord) => {
+    const stamp = { updated_ms: t, last_request: null };
+    await own.commit(apply ? apply(s, stamp) : transition(s, action, stamp), { action, version: s.version });
+    return (await own.get(scope, s.id))!;
+  };
+  const entry = async (id: string) => {
+    const item = await raw(id);
+    return [item.sweep_pk, item.sweep_at];
+  };
+
+  it('create puts it (the shard, the creation time); a submit soon after, the checks verdict, an update and a cancel keep it', async () => {
+    let s = await create(T0);
+    const first = await entry(s.id);
+    expect(first).toEqual([expect.stringMatching(/^SW#[0-3]$/), T0]);
+    s = await step(s, 'submit', T0 + 20 * MIN);
+    expect(await entry(s.id)).toEqual(first);
+    // The checks' result goes with its report in one transaction.
+    await own.commitWithReport(
+      transition(s, 'checks_failed', { updated_ms: T0 + 21 * MIN, last_request: null }),
+      { action: 'checks_failed', version: s.version },
+      { pk: sessionKey(scope, s.id).pk, sk: `VR#${s.id}` },
+    );
+    s = (await own.get(scope, s.id))!;
+    expect(s.status).toBe('requires_input');
+    expect(await entry(s.id)).toEqual(first);
+    await own.updateFields(scope, s.id, { metadata: { a: 'b' } }, { updated_ms: T0 + 120 * MIN, last_request: null });
+    expect(await entry(s.id)).toEqual(first);
+    const canceled = await own.cancel(scope, s.id, { updated_ms: T0 + 180 * MIN, last_request: null });
+    expect(canceled).toMatchObject({ status: 'canceled', state_since_ms: T0 + 180 * MIN });
+    expect(await entry(s.id)).toEqual(first);
+  });
+
+  it('a submit or a redact long after its watch-from time moves it to the write; a finished redaction removes it', async () => {
+    let s = await create(T0);
+    s = await step(s, 'submit', T0 + 120 * MIN);
+    expect((await entry(s.id))[1]).toBe(T0 + 120 * MIN);
+    s = await step(s, 'checks_passed', T0 + 120 * MIN + 1);
+    expect((await entry(s.id))[1]).toBe(T0 + 120 * MIN);
+    s = await step(s, 'redact', T0 + 540 * MIN, applyRedact);
+    expect((await entry(s.id))[1]).toBe(T0 + 540 * MIN);
+    s = await step(s, 'finish_redaction', T0 + 540 * MIN + 5, applyFinishRedaction);
+    expect(await entry(s.id)).toEqual([undefined, undefined]);
+    expect(s.redaction).toEqual({ status: 'redacted' });
+  });
+
+  it('an entry keyed the old way (SW#<status>#<shard>) is re-keyed by the next full write; the sweeper re-keys only an unchanged session', async () => {
+    let s = await create(T0);
+    const [pk] = await entry(s.id);
+    await own.rekey(scope, s.id, s.version, T0 + 1);
+    expect(await entry(s.id)).toEqual([pk, T0 + 1]);
+    await table.doc.send(
+      new UpdateCommand({
+        TableName: table.tableName,
+        Key: sessionKey(scope, s.id),
+        UpdateExpression: 'SET sweep_pk = :old',
+        ExpressionAttributeValues: { ':old': `SW#requires_input#${String(pk).slice(3)}` },
+      }),
+    );
+    s = (await own.get(scope, s.id))!;
+    s = await step(s, 'submit', T0 + 5 * MIN);
+    expect(await entry(s.id)).toEqual([pk, T0 + 5 * MIN]);
+    await expect(own.rekey(scope, s.id, s.version - 1, T0)).rejects.toBeInstanceOf(StaleSession);
+    expect(await entry(s.id)).toEqual([pk, T0 + 5 * MIN]);
   });
 });
