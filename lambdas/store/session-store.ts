@@ -64,6 +64,16 @@ export interface KeyedWrite {
   entry: ReplayEntry;
 }
 
+/** A conditional write of one session; a failed condition becomes StaleSession with the item as it is now. */
+async function orStale<T>(write: Promise<T>): Promise<T> {
+  try {
+    return await write;
+  } catch (err) {
+    if (errorName(err) === 'ConditionalCheckFailedException') throw new StaleSession(fromItem_(itemOnConditionFailure(err)));
+    throw err;
+  }
+}
+
 /** The session changed between read and write, or its status forbids the action. */
 export class StaleSession extends Error {
   constructor(readonly current: SessionRecord | undefined) {
@@ -214,12 +224,7 @@ export class SessionStore {
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
     };
     if (!saveResult) {
-      try {
-        await this.doc.send(new PutCommand({ ...put, ReturnConsumedCapacity: 'TOTAL' }));
-      } catch (err) {
-        if (errorName(err) === 'ConditionalCheckFailedException') throw new StaleSession(fromItem_(itemOnConditionFailure(err)));
-        throw err;
-      }
+      await orStale(this.doc.send(new PutCommand({ ...put, ReturnConsumedCapacity: 'TOTAL' })));
       return;
     }
     const { req, status, body, nowMs } = saveResult;
@@ -415,25 +420,20 @@ export class SessionStore {
       values[':noEntries'] = 0;
       condition += ' AND (attribute_not_exists(#replays) OR size(#replays) = :noEntries)';
     }
-    try {
-      const r = await this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: sessionKey(scope, id),
-          UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
-          ExpressionAttributeNames: { ...names, '#version': 'version', '#updatedMs': 'updated_ms', '#lastRequest': 'last_request' },
-          ExpressionAttributeValues: { ...values, ':one': 1, ':updatedMs': stamp.updated_ms, ...(setLastRequest ? { ':lastRequest': stamp.last_request } : {}) },
-          ConditionExpression: `attribute_exists(pk) AND ${condition}`,
-          ReturnValues: 'ALL_NEW',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
-      );
-      return fromItem_(r.Attributes)!;
-    } catch (err) {
-      if (errorName(err) === 'ConditionalCheckFailedException') throw new StaleSession(fromItem_(itemOnConditionFailure(err)));
-      throw err;
-    }
+    const r = await orStale(this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: sessionKey(scope, id),
+        UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+        ExpressionAttributeNames: { ...names, '#version': 'version', '#updatedMs': 'updated_ms', '#lastRequest': 'last_request' },
+        ExpressionAttributeValues: { ...values, ':one': 1, ':updatedMs': stamp.updated_ms, ...(setLastRequest ? { ':lastRequest': stamp.last_request } : {}) },
+        ConditionExpression: `attribute_exists(pk) AND ${condition}`,
+        ReturnValues: 'ALL_NEW',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        ReturnConsumedCapacity: 'TOTAL',
+      }),
+    ));
+    return fromItem_(r.Attributes)!;
   }
 
   /**
@@ -443,23 +443,18 @@ export class SessionStore {
    * keeps no entries).
    */
   async saveEntry(scope: Scope, id: string, name: string, entry: ReplayEntry): Promise<void> {
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: sessionKey(scope, id),
-          UpdateExpression: 'SET #replays.#rk = :entry',
-          ConditionExpression: 'attribute_exists(#replays) AND attribute_not_exists(#replays.#rk)',
-          ExpressionAttributeNames: { '#replays': 'replays', '#rk': name },
-          ExpressionAttributeValues: { ':entry': entry },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
-      );
-    } catch (err) {
-      if (errorName(err) === 'ConditionalCheckFailedException') throw new StaleSession(fromItem_(itemOnConditionFailure(err)));
-      throw err;
-    }
+    await orStale(this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: sessionKey(scope, id),
+        UpdateExpression: 'SET #replays.#rk = :entry',
+        ConditionExpression: 'attribute_exists(#replays) AND attribute_not_exists(#replays.#rk)',
+        ExpressionAttributeNames: { '#replays': 'replays', '#rk': name },
+        ExpressionAttributeValues: { ':entry': entry },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        ReturnConsumedCapacity: 'TOTAL',
+      }),
+    ));
   }
 
   /**
@@ -471,23 +466,18 @@ export class SessionStore {
    */
   async countUploads(scope: Scope, id: string, attempt: number, n: number, max: number): Promise<void> {
     const cond = transitionCondition('submit');
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: sessionKey(scope, id),
-          UpdateExpression: 'ADD #issued :n',
-          ConditionExpression: `attribute_exists(pk) AND ${cond.expression} AND #attempt = :attempt AND (attribute_not_exists(#issued) OR #issued <= :room)`,
-          ExpressionAttributeNames: { ...cond.names, '#issued': 'uploads_issued', '#attempt': 'attempt' },
-          ExpressionAttributeValues: { ...cond.values, ':n': n, ':attempt': attempt, ':room': max - n },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
-      );
-    } catch (err) {
-      if (errorName(err) === 'ConditionalCheckFailedException') throw new StaleSession(fromItem_(itemOnConditionFailure(err)));
-      throw err;
-    }
+    await orStale(this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: sessionKey(scope, id),
+        UpdateExpression: 'ADD #issued :n',
+        ConditionExpression: `attribute_exists(pk) AND ${cond.expression} AND #attempt = :attempt AND (attribute_not_exists(#issued) OR #issued <= :room)`,
+        ExpressionAttributeNames: { ...cond.names, '#issued': 'uploads_issued', '#attempt': 'attempt' },
+        ExpressionAttributeValues: { ...cond.values, ':n': n, ':attempt': attempt, ':room': max - n },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        ReturnConsumedCapacity: 'TOTAL',
+      }),
+    ));
   }
 
   /**
@@ -497,23 +487,18 @@ export class SessionStore {
    * event). Throws StaleSession with the current session when it changed.
    */
   async rekey(scope: Scope, id: string, version: number, at: number): Promise<void> {
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: sessionKey(scope, id),
-          UpdateExpression: 'SET #spk = :spk, #sat = :sat',
-          ConditionExpression: 'attribute_exists(pk) AND #version = :version',
-          ExpressionAttributeNames: { '#spk': SWEEP_INDEX.partitionKey, '#sat': SWEEP_INDEX.sortKey, '#version': 'version' },
-          ExpressionAttributeValues: { ':spk': sweepPartition(sweepShard(id)), ':sat': at, ':version': version },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
-      );
-    } catch (err) {
-      if (errorName(err) === 'ConditionalCheckFailedException') throw new StaleSession(fromItem_(itemOnConditionFailure(err)));
-      throw err;
-    }
+    await orStale(this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: sessionKey(scope, id),
+        UpdateExpression: 'SET #spk = :spk, #sat = :sat',
+        ConditionExpression: 'attribute_exists(pk) AND #version = :version',
+        ExpressionAttributeNames: { '#spk': SWEEP_INDEX.partitionKey, '#sat': SWEEP_INDEX.sortKey, '#version': 'version' },
+        ExpressionAttributeValues: { ':spk': sweepPartition(sweepShard(id)), ':sat': at, ':version': version },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        ReturnConsumedCapacity: 'TOTAL',
+      }),
+    ));
   }
 
   /** Newest first; see queryTimeOrderedPage. */
