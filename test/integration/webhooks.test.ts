@@ -341,7 +341,9 @@ describe('delivery', () => {
       expect(wait, `wait after attempt ${k + 1}`).toBeGreaterThanOrEqual(SCHEDULE.test[k]! * 1000 - 2);
       expect(wait, `wait after attempt ${k + 1}`).toBeLessThan(SCHEDULE.test[k]! * 1000 + 100);
       expect(next.started_ms - a.next_attempt_ms!, `attempt ${k + 2} is late`).toBeGreaterThanOrEqual(0);
-      expect(next.started_ms - a.next_attempt_ms!, `attempt ${k + 2} is late`).toBeLessThan(1000);
+      // How soon after its time an attempt starts is the local runtime's (SQS emulator, pollers): well under a
+      // second on a quiet machine, up to 1.5 s measured on a 2-core machine at a load average of 11.
+      expect(next.started_ms - a.next_attempt_ms!, `attempt ${k + 2} is late`).toBeLessThan(2500);
     }
     // Every delivery was signed afresh and verifies.
     const stamps = r.received.map((g) => Number(/t=(\d+)/.exec(g.headers['stripe-signature'] as string)![1]));
