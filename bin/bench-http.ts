@@ -41,7 +41,7 @@ export function sessionRecords(scope: { account: string; livemode: boolean }) {
   );
   return () => {
     const nowMs = Date.now();
-    return { ...template, id: timeOrderedId('vs', nowMs), created_ms: nowMs, updated_ms: nowMs };
+    return { ...template, id: timeOrderedId('vs', nowMs), created: Math.floor(nowMs / 1000), updated_ms: nowMs, state_since_ms: nowMs };
   };
 }
 

@@ -3,9 +3,7 @@
  * requests as sent (DynamoDB Local's own capacity report does not follow the
  * pricing rules for transactions and indexes). The rules applied:
  *
- * - an item's size is its attribute names plus values: strings and binaries by
- *   bytes, numbers about one byte per two digits plus one, lists and maps 3
- *   bytes plus 1 byte per element, booleans and nulls 1 byte;
+ * - an item's size is its attribute names plus values (lambdas/store/item-size.ts);
  * - a write costs 1 unit per started KB of the larger of the item before and
  *   after it (a refused conditional write still costs at least 1);
  * - a write inside TransactWriteItems costs twice that (ConditionCheck too);
@@ -16,24 +14,14 @@
  * the item before is the one read back after the previous write of that key.
  */
 import { DynamoDBClient, type DynamoDBClientConfig, GetItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { itemSize as storedItemSize } from '../lambdas/store/item-size.js';
 import { SWEEP_INDEX } from '../lambdas/store/table.js';
 
 type Item = Record<string, AttributeValue>;
 
-export function attributeSize(v: AttributeValue): number {
-  if (v.S !== undefined) return Buffer.byteLength(v.S);
-  if (v.N !== undefined) return Math.ceil(v.N.replace(/^-/, '').replace('.', '').replace(/^0+/, '').length / 2) + 1;
-  if (v.B !== undefined) return v.B.length;
-  if (v.BOOL !== undefined || v.NULL !== undefined) return 1;
-  if (v.L !== undefined) return 3 + v.L.reduce((n, x) => n + 1 + attributeSize(x), 0);
-  if (v.M !== undefined) return 3 + Object.entries(v.M).reduce((n, [k, x]) => n + 1 + Buffer.byteLength(k) + attributeSize(x), 0);
-  if (v.SS !== undefined) return v.SS.reduce((n, s) => n + Buffer.byteLength(s), 0);
-  if (v.NS !== undefined) return v.NS.reduce((n, s) => n + Math.ceil(s.length / 2) + 1, 0);
-  return 0;
-}
-
-export const itemSize = (item: Item | undefined) =>
-  item ? Object.entries(item).reduce((n, [k, v]) => n + Buffer.byteLength(k) + attributeSize(v), 0) : 0;
+/** An item's billed size, by the one set of size rules the project keeps (lambdas/store/item-size.ts). */
+export const itemSize = (item: Item | undefined) => (item ? storedItemSize(unmarshall(item)) : 0);
 
 const kb = (bytes: number) => Math.max(1, Math.ceil(bytes / 1024));
 

@@ -130,10 +130,10 @@ export function sweepKeys(
   return { [SWEEP_INDEX.partitionKey]: sweepPartition(sweepShard(s.id)), [SWEEP_INDEX.sortKey]: from };
 }
 
-function toItem(s: SessionRecord, options: SessionStoreOptions) {
+function toItem(s: SessionRecord, withoutNulls: boolean, rekeyOlderThanMs: number | undefined) {
   const { [SWEEP_INDEX.sortKey]: _at, ...record } = s as WatchedSession;
-  const attributes = (options.withoutNulls ?? WRITE_WITHOUT_NULLS) ? compactSession(record as SessionRecord) : record;
-  return { ...sessionKey(s, s.id), ...attributes, ...sweepKeys(s, options.rekeyOlderThanMs) };
+  const attributes = withoutNulls ? compactSession(record as SessionRecord) : record;
+  return { ...sessionKey(s, s.id), ...attributes, ...sweepKeys(s, rekeyOlderThanMs) };
 }
 
 function fromItem_(item: Record<string, unknown> | undefined): SessionRecord | undefined {
@@ -170,7 +170,11 @@ export class SessionStore {
     private readonly doc: DynamoDBDocumentClient,
     readonly table: string,
     private readonly options: SessionStoreOptions = {},
-  ) {}
+  ) {
+    this.withoutNulls = options.withoutNulls ?? WRITE_WITHOUT_NULLS;
+  }
+
+  private readonly withoutNulls: boolean;
 
   async get(scope: Scope, id: string): Promise<SessionRecord | undefined> {
     const r = await this.doc.send(
@@ -217,7 +221,7 @@ export class SessionStore {
         : transitionCondition(previous.action, previous.version);
     const put = {
       TableName: this.table,
-      Item: toItem(next, this.options),
+      Item: toItem(next, this.withoutNulls, this.options.rekeyOlderThanMs),
       ConditionExpression: cond.expression,
       ExpressionAttributeNames: cond.names,
       ExpressionAttributeValues: cond.values,
@@ -267,7 +271,7 @@ export class SessionStore {
             {
               Put: {
                 TableName: this.table,
-                Item: toItem(next, this.options),
+                Item: toItem(next, this.withoutNulls, this.options.rekeyOlderThanMs),
                 ConditionExpression: cond.expression,
                 ExpressionAttributeNames: cond.names,
                 ExpressionAttributeValues: cond.values,
@@ -341,7 +345,7 @@ export class SessionStore {
     if (params.provided_details !== undefined) {
       names['#pd'] = 'provided_details';
       // Without stored nulls (store/session-item.ts), clearing it removes the attribute.
-      if (params.provided_details || !(this.options.withoutNulls ?? WRITE_WITHOUT_NULLS)) {
+      if (params.provided_details || !this.withoutNulls) {
         values[':pd'] = params.provided_details ? stripNull(params.provided_details) : null;
         set.push('#pd = :pd');
       } else remove.push('#pd');
@@ -397,7 +401,7 @@ export class SessionStore {
     },
   ): Promise<SessionRecord> {
     // A change the system made has no last request; without stored nulls (store/session-item.ts) that is a REMOVE.
-    const setLastRequest = stamp.last_request !== null || !(this.options.withoutNulls ?? WRITE_WITHOUT_NULLS);
+    const setLastRequest = stamp.last_request !== null || !this.withoutNulls;
     const set = ['#version = #version + :one', '#updatedMs = :updatedMs', ...(setLastRequest ? ['#lastRequest = :lastRequest'] : []), ...expr.set];
     const remove = [...(setLastRequest ? [] : ['#lastRequest']), ...expr.remove];
     const names: Record<string, string> = { ...expr.names, '#replays': 'replays' };

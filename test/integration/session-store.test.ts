@@ -61,20 +61,11 @@ describe('SessionStore.commit against DynamoDB Local', () => {
 describe('how a session is stored', () => {
   it('written without null fields (top level, verified_outputs and its address), a verified session stays under 1 KB (1 write unit), and this release reads it back exactly', async () => {
     const { GetCommand } = await import('@aws-sdk/lib-dynamodb');
-    const { marshall } = await import('@aws-sdk/util-dynamodb');
-    const { itemSize } = await import('../../bin/bench-meter.js');
+    const { itemSize } = await import('../../lambdas/store/item-size.js');
+    const { sessionRecords } = await import('../../bin/bench-http.js');
     const { emptyVerifiedOutputs } = await import('../../lambdas/domain/report.js');
     // The bench's typical session: two metadata keys, a client reference, options, an email to match.
-    const created = newSession(
-      {
-        type: 'document',
-        metadata: { order_id: 'ord_12345', customer: 'cus_42' },
-        client_reference_id: 'user_42',
-        options: { document: { allowed_types: ['passport', 'id_card'], require_matching_selfie: true } },
-        provided_details: { email: 'jo@example.com' },
-      } as never,
-      { id: newSessionId(), scope, nowMs: Date.now(), request: null },
-    );
+    const created = sessionRecords(scope)();
     await compactStore.commit(created, 'create');
     const submitted = transition(created, 'submit', STAMP, (n) => {
       n.submission = { submitted_ms: Date.now(), files: {}, id_number: null, document_type: 'passport' } as never;
@@ -101,7 +92,7 @@ describe('how a session is stored', () => {
     expect(nulls(raw)).toEqual([]);
     expect(raw.return_url).toBeUndefined();
     expect((raw.verified_outputs as { address: Record<string, unknown> }).address).not.toHaveProperty('line2');
-    expect(itemSize(marshall(raw) as never)).toBeLessThan(1024);
+    expect(itemSize(raw)).toBeLessThan(1024);
     // Nothing outside the store sees the difference: every null is back.
     const { sweep_at: _at, ...readBack } = (await store.get(scope, verified.id)) as typeof verified & { sweep_at?: number };
     expect(readBack).toEqual(verified);
