@@ -13,16 +13,16 @@ import type { Address, VerifiedOutputs } from '../domain/report.js';
  */
 
 /**
- * Whether the store writes sessions without their null fields. Off in this
- * release, on purpose: every reader here accepts an item without them (the
- * store and the stream publisher put the nulls back), but the release before
- * does not: it tests `redaction !== null` before writing the checks' outcome,
- * so its checks worker would take a session this release wrote for one being
- * redacted and write its outputs redacted. While a deploy rolls out, and after
- * a rollback, the functions of both releases read the same items. The next
- * release turns this on, once no function of the release before can run.
+ * Whether the store writes sessions without their null fields: on since the
+ * release after 2145ffa. That release was staged for it: it reads items
+ * without nulls (the store and the stream publisher put them back) but still
+ * wrote them. A release older than it tests `redaction !== null` before
+ * writing the checks' outcome, so its checks worker would take a session
+ * written here for one being redacted and write its outputs redacted: a
+ * deployment older than 2145ffa upgrades through 2145ffa first (README,
+ * "Upgrading"). Items written with nulls, by earlier releases, read the same.
  */
-export const WRITE_WITHOUT_NULLS = false;
+export const WRITE_WITHOUT_NULLS = true;
 
 /** Every top-level field of a session that may be null; the compiler checks that none is missing. */
 const NULLABLE: Record<NullableField, true> = {

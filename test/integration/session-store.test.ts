@@ -8,14 +8,17 @@ import { freshTable } from '../support/dynamo.js';
 
 const STAMP = { updated_ms: Date.now(), last_request: null };
 let store: SessionStore;
-/** A store that writes as the next release will: without null fields (store/session-item.ts). */
+/** A store that writes as this release does by default: without null fields (store/session-item.ts). */
 let compactStore: SessionStore;
+/** A store that writes as the releases up to 2145ffa did: every null field stored. */
+let nullStore: SessionStore;
 const scope: Scope = { account: newAccountId(), livemode: false };
 
 beforeAll(async () => {
   const { doc, tableName } = await freshTable('store');
   store = new SessionStore(doc, tableName);
-  compactStore = new SessionStore(doc, tableName, { withoutNulls: true });
+  compactStore = new SessionStore(doc, tableName);
+  nullStore = new SessionStore(doc, tableName, { withoutNulls: false });
 });
 
 async function stored() {
@@ -98,12 +101,24 @@ describe('how a session is stored', () => {
     expect(readBack).toEqual(verified);
   });
 
-  it('this release still writes the null fields: the release before reads what it writes during a deploy or after a rollback', async () => {
-    const read = await stored();
-    const raw = (await (store as unknown as { doc: { send: (c: unknown) => Promise<{ Item?: Record<string, unknown> }> } }).doc.send(
-      new (await import('@aws-sdk/lib-dynamodb')).GetCommand({ TableName: store.table, Key: { pk: `A#${scope.account}#test`, sk: `VS#${read.id}` } }),
-    )).Item!;
-    expect(raw).toMatchObject({ redaction: null, return_url: null, last_error: null });
+  it('a session an earlier release stored with its null fields reads back exactly, and this release changes it without losing a field', async () => {
+    const { GetCommand } = await import('@aws-sdk/lib-dynamodb');
+    const raw = async (id: string) =>
+      (await (store as unknown as { doc: { send: (c: unknown) => Promise<{ Item?: Record<string, unknown> }> } }).doc.send(
+        new GetCommand({ TableName: store.table, Key: { pk: `A#${scope.account}#test`, sk: `VS#${id}` } }),
+      )).Item!;
+    const old = newSession({ type: 'document', metadata: { order: '1' } }, { id: newSessionId(), scope, nowMs: Date.now(), request: null });
+    await nullStore.commit(old, 'create');
+    expect(await raw(old.id)).toMatchObject({ redaction: null, return_url: null, last_error: null });
+    const read = (await store.get(scope, old.id))!;
+    const { sweep_at: _at, ...readBack } = read as typeof read & { sweep_at?: number };
+    expect(readBack).toEqual(old);
+    const canceled = await store.cancel(scope, old.id, { updated_ms: Date.now(), last_request: null });
+    expect(canceled.status).toBe('canceled');
+    expect(canceled.redaction).toBeNull();
+    expect(canceled.metadata).toEqual({ order: '1' });
+    // The nulls written before stay until a full write replaces the item: both forms read the same.
+    expect((await store.get(scope, old.id))!.return_url).toBeNull();
   });
 
   it('without stored nulls, clearing provided_details with an UpdateItem removes it, and the session reads back with null', async () => {
