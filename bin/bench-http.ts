@@ -62,7 +62,8 @@ export interface BenchServer {
 export async function startBenchServer(kind: 'api' | 'bare', opts: { dynamoEndpoint: string; tableName: string; account: string }): Promise<BenchServer> {
   const { POWERTOOLS_METRICS_DISABLED: _m, API_ACCESS_LOG: _a, TRACE_SDK_CALLS: _t, ...env } = process.env;
   const child: ChildProcess = fork(new URL('./bench-server.ts', import.meta.url).pathname, [kind], {
-    execArgv: ['--import', 'tsx'],
+    // BENCH_SERVER_NODE_OPTIONS: more node flags for the server processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+    execArgv: ['--import', 'tsx', ...(process.env.BENCH_SERVER_NODE_OPTIONS?.split(/\s+/).filter(Boolean) ?? [])],
     env: {
       ...env,
       TABLE_NAME: opts.tableName,

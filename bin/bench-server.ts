@@ -7,7 +7,8 @@
  *         behind the local API Gateway adapter (local/http-adapter.ts); no
  *         background workers in the process (in AWS they are other functions)
  *   bare  a bare node:http server making the same DynamoDB call per request
- *         (PutItem of a session-like record, or GetItem) and answering its
+ *         (the create's PutItem of the same item, sweep-index keys included, or
+ *         the retrieve's GetItem: createSessionInput, getSessionInput) and answering its
  *         JSON: what any HTTP server in front of DynamoDB costs on this machine
  *
  * The parent passes the table, DynamoDB endpoint and account in the
@@ -20,7 +21,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '../lambdas/store/dynamo.js';
-import { sessionKey } from '../lambdas/store/session-store.js';
+import { createSessionInput, getSessionInput } from '../lambdas/store/session-store.js';
 import { sessionRecords } from './bench-http.js';
 
 const kind = process.argv[2];
@@ -42,11 +43,11 @@ function bareServer(): Server {
     if (req.method === 'POST') {
       await readBody(req);
       const rec = freshRecord();
-      await doc.send(new PutCommand({ TableName: table, Item: { ...sessionKey(scope, rec.id), ...rec }, ConditionExpression: 'attribute_not_exists(pk)' }));
+      await doc.send(new PutCommand(createSessionInput(table, rec)));
       item = rec;
     } else {
       const id = req.url!.slice(req.url!.lastIndexOf('/') + 1);
-      item = (await doc.send(new GetCommand({ TableName: table, Key: sessionKey(scope, id), ConsistentRead: true }))).Item;
+      item = (await doc.send(new GetCommand(getSessionInput(table, scope, id)))).Item;
     }
     const body = JSON.stringify(item);
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);

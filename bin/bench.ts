@@ -9,7 +9,8 @@
  * measured side by side in the same run, since this machine is shared; their
  * absolute values are printed for information only.
  *
- *   BENCH_N        latency samples per series (default 100)
+ *   BENCH_N        latency samples per series (default 200)
+ *   BENCH_WARMUP   rounds of each server's create and retrieve before the latency samples (default 1000)
  *   BENCH_EVENTS   webhook deliveries in the throughput backlog (default 100)
  *   BENCH_ONLY     calls,webhooks,lifecycle: run only these sections (a partial table)
  */
@@ -23,7 +24,7 @@ import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCom
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { FILE_RETENTION_DAYS } from '../lambdas/store/file-store.js';
 import { documentClient } from '../lambdas/store/dynamo.js';
-import { sessionKey } from '../lambdas/store/session-store.js';
+import { createSessionInput, getSessionInput, sessionKey } from '../lambdas/store/session-store.js';
 import { localClientConfig, startDynamoDbLocal } from '../local/dynamodb.js';
 import { type LocalService, startLocalService } from '../local/service.js';
 import { startLocalWebhooks } from '../local/webhooks.js';
@@ -43,7 +44,8 @@ import { LAMBDA_PLATFORM_LOG_BYTES, PRICES, PRICES_AS_OF } from './bench-prices.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 process.env.API_ACCESS_LOG = 'off';
 const CHECK = process.argv.includes('--check');
-const N = Number(process.env.BENCH_N ?? 100);
+const N = Number(process.env.BENCH_N ?? 200);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 1000);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100);
 const SESSIONS = '/v1/identity/verification_sessions';
 const startedAt = performance.now();
@@ -232,7 +234,7 @@ const apiCall = benchClient(apiServer.baseUrl, service.secretKey);
 const bareCall = benchClient(bareServer.baseUrl, service.secretKey);
 const rawPut = () => {
   const rec = freshRecord();
-  return raw.send(new PutCommand({ TableName: 'bench-calls', Item: { ...sessionKey(scope, rec.id), ...rec }, ConditionExpression: 'attribute_not_exists(pk)' }));
+  return raw.send(new PutCommand(createSessionInput('bench-calls', rec)));
 };
 
 const existing = (await apiCall('POST', SESSIONS, createForm)).body.id as string;
@@ -240,8 +242,9 @@ const series = { httpCreate: [] as number[], bareCreate: [] as number[], rawPut:
 async function sampleOf(name: keyof typeof series, fn: () => Promise<unknown>) {
   series[name].push(await timed(fn));
 }
-for (let i = 0; i < 20; i++) {
-  // Warm-up: JIT, connections, the API's key cache.
+for (let i = 0; i < WARMUP; i++) {
+  // Warm-up: connections, the API's key cache, and V8's optimising compiler, which takes a
+  // few hundred calls of a function to compile it: a warm Lambda instance serves thousands.
   await apiCall('GET', `${SESSIONS}/${existing}`);
   await apiCall('POST', SESSIONS, createForm);
   await bareCall('GET', `/s/${existing}`);
@@ -254,7 +257,7 @@ for (let i = 0; i < N; i++) {
   await sampleOf('rawPut', rawPut);
   await sampleOf('httpRetrieve', () => apiCall('GET', `${SESSIONS}/${existing}`));
   await sampleOf('bareRetrieve', () => bareCall('GET', `/s/${existing}`));
-  await sampleOf('rawGet', () => raw.send(new GetCommand({ TableName: 'bench-calls', Key: sessionKey(scope, existing), ConsistentRead: true })));
+  await sampleOf('rawGet', () => raw.send(new GetCommand(getSessionInput('bench-calls', scope, existing))));
 }
 const m = Object.fromEntries(Object.entries(series).map(([k, v]) => [k, p50(v)])) as Record<keyof typeof series, number>;
 

@@ -215,8 +215,6 @@ export function createApiHandler(deps: ApiDeps) {
       }
     }
     const sessionId = sessionIdOf(req.path, res);
-    if (req.method === 'POST' && req.path === SESSIONS && res.status === 200 && !res.headers?.['idempotent-replayed'])
-      recordMetric(METRIC.sessionsCreated);
     if (process.env.API_ACCESS_LOG !== 'off')
       logger.info('request', {
         request_id: req.requestId,

@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { secureRandomBytes } from './random.js';
 
 /**
  * Prefixed ids like Stripe's (`vs_`, `vr_`, `evt_`, `req_`, `acct_`).
@@ -17,7 +18,7 @@ export function randomChars(length: number): string {
   // 62 does not divide 256: drop bytes >= 248 so every character is equally likely.
   let out = '';
   while (out.length < length) {
-    for (const byte of randomBytes(length * 2)) {
+    for (const byte of secureRandomBytes(length * 2)) {
       if (byte < 248 && out.length < length) out += ALPHABET[byte % 62];
     }
   }

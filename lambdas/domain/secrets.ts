@@ -1,4 +1,5 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { secureRandomBytes } from './random.js';
 import { decodeTime, encodeTime } from './ids.js';
 
 /**
@@ -24,7 +25,7 @@ export interface SecretHolder {
   secret_seed: string | null;
 }
 
-export const newSecretSeed = () => randomBytes(32).toString('base64url');
+export const newSecretSeed = () => secureRandomBytes(32).toString('base64url');
 
 // token = expiry (8) + mode (1: t or l) + account id without `acct_` (16) + MAC (32 hex)
 const EXPIRY_CHARS = 8;

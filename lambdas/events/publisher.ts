@@ -162,6 +162,8 @@ export function createStreamPublisher(deps: PublisherDeps) {
 
 /** What a status change means for the business metrics: the metric its event counts in. */
 const METRIC_OF_EVENT: Partial<Record<string, MetricName>> = {
+  // Counted here rather than by the API: once per session, never for a replayed create, and no EMF line on the API's hot path.
+  [`${SESSION_EVENT_PREFIX}created`]: METRIC.sessionsCreated,
   [`${SESSION_EVENT_PREFIX}processing`]: METRIC.sessionsSubmitted,
   [`${SESSION_EVENT_PREFIX}verified`]: METRIC.sessionsVerified,
   [`${SESSION_EVENT_PREFIX}requires_input`]: METRIC.sessionsRequiresInput,

@@ -136,6 +136,23 @@ function toItem(s: SessionRecord, withoutNulls: boolean, rekeyOlderThanMs: numbe
   return { ...sessionKey(s, s.id), ...attributes, ...sweepKeys(s, rekeyOlderThanMs) };
 }
 
+/**
+ * The DynamoDB inputs of a create (SessionStore.commit(s, 'create') without a
+ * saved result) and of a retrieve (SessionStore.get): the bench's baselines
+ * (bin/bench-server.ts, the raw calls in bin/bench.ts) send exactly these.
+ */
+export function createSessionInput(table: string, s: SessionRecord, withoutNulls = WRITE_WITHOUT_NULLS, rekeyOlderThanMs?: number) {
+  return {
+    TableName: table,
+    Item: toItem(s, withoutNulls, rekeyOlderThanMs),
+    ConditionExpression: 'attribute_not_exists(pk)',
+    ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+    ReturnConsumedCapacity: 'TOTAL' as const,
+  };
+}
+export const getSessionInput = (table: string, scope: Scope, id: string) =>
+  ({ TableName: table, Key: sessionKey(scope, id), ConsistentRead: true, ReturnConsumedCapacity: 'TOTAL' as const });
+
 function fromItem_(item: Record<string, unknown> | undefined): SessionRecord | undefined {
   if (!item) return undefined;
   // sweep_at stays on the record, so that a read-modify-write puts it back unchanged; one
@@ -177,9 +194,7 @@ export class SessionStore {
   private readonly withoutNulls: boolean;
 
   async get(scope: Scope, id: string): Promise<SessionRecord | undefined> {
-    const r = await this.doc.send(
-      new GetCommand({ TableName: this.table, Key: sessionKey(scope, id), ConsistentRead: true, ReturnConsumedCapacity: 'TOTAL' }),
-    );
+    const r = await this.doc.send(new GetCommand(getSessionInput(this.table, scope, id)));
     return fromItem_(r.Item);
   }
 
@@ -228,7 +243,8 @@ export class SessionStore {
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
     };
     if (!saveResult) {
-      await orStale(this.doc.send(new PutCommand({ ...put, ReturnConsumedCapacity: 'TOTAL' })));
+      const input = previous === 'create' ? createSessionInput(this.table, next, this.withoutNulls, this.options.rekeyOlderThanMs) : { ...put, ReturnConsumedCapacity: 'TOTAL' as const };
+      await orStale(this.doc.send(new PutCommand(input)));
       return;
     }
     const { req, status, body, nowMs } = saveResult;
