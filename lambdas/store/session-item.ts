@@ -3,26 +3,20 @@ import type { Address, VerifiedOutputs } from '../domain/report.js';
 
 /**
  * How a session is laid out in its item: a field whose value is null need not
- * be stored (see WRITE_WITHOUT_NULLS). DynamoDB bills a write by the item's size in 1 KB steps, and a null
+ * be stored. DynamoDB bills a write by the item's size in 1 KB steps, and a null
  * attribute still costs its name: a verified session holds about a dozen null
  * fields (return_url, related_person, last_error, the empty parts of
  * verified_outputs, ...), over 180 bytes of names. Without them a typical
  * verified session stays under 1 KB, so each of its writes costs 1 unit instead
  * of 2 (and 2 instead of 4 in a transaction). Reading puts the nulls back, so
  * nothing outside the store sees the difference.
+ *
+ * Sessions have been written this way since the release after 2145ffa; items
+ * written with their nulls by earlier releases read the same. 2145ffa was
+ * staged for it (it reads both forms but wrote the nulls): a release older
+ * than it tests `redaction !== null` before writing the checks' outcome, so a
+ * deployment older than 2145ffa upgrades through it (README, "Upgrading").
  */
-
-/**
- * Whether the store writes sessions without their null fields: on since the
- * release after 2145ffa. That release was staged for it: it reads items
- * without nulls (the store and the stream publisher put them back) but still
- * wrote them. A release older than it tests `redaction !== null` before
- * writing the checks' outcome, so its checks worker would take a session
- * written here for one being redacted and write its outputs redacted: a
- * deployment older than 2145ffa upgrades through 2145ffa first (README,
- * "Upgrading"). Items written with nulls, by earlier releases, read the same.
- */
-export const WRITE_WITHOUT_NULLS = true;
 
 /** Every top-level field of a session that may be null; the compiler checks that none is missing. */
 const NULLABLE: Record<NullableField, true> = {

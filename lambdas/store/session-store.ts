@@ -19,7 +19,7 @@ import {
   putSavedResult,
 } from './idempotency.js';
 import { SESSION_SK_PREFIX, SWEEP_INDEX } from './table.js';
-import { WRITE_WITHOUT_NULLS, compactSession, expandSession } from './session-item.js';
+import { compactSession, expandSession } from './session-item.js';
 import { MAX_REPLAY_ENTRIES, MAX_UNDO_RECORDS, type ReplayEntry, undoName } from '../domain/saved-results.js';
 import { type CreatedFilter, queryTimeOrderedPage } from './time-ordered-list.js';
 
@@ -130,10 +130,25 @@ export function sweepKeys(
   return { [SWEEP_INDEX.partitionKey]: sweepPartition(sweepShard(s.id)), [SWEEP_INDEX.sortKey]: from };
 }
 
-function toItem(s: SessionRecord, withoutNulls: boolean, rekeyOlderThanMs: number | undefined) {
+/** A session's item: without its null fields (store/session-item.ts), with its sweep index keys. */
+function toItem(s: SessionRecord, rekeyOlderThanMs: number | undefined) {
   const { [SWEEP_INDEX.sortKey]: _at, ...record } = s as WatchedSession;
-  const attributes = withoutNulls ? compactSession(record as SessionRecord) : record;
-  return { ...sessionKey(s, s.id), ...attributes, ...sweepKeys(s, rekeyOlderThanMs) };
+  return { ...sessionKey(s, s.id), ...compactSession(record as SessionRecord), ...sweepKeys(s, rekeyOlderThanMs) };
+}
+
+type WriteCondition = { expression: string; names?: Record<string, string>; values?: Record<string, unknown> };
+const CREATE_CONDITION: WriteCondition = { expression: 'attribute_not_exists(pk)' };
+
+/** A conditional Put of a whole session: alone, or as one item of a transaction. */
+function sessionPut(table: string, s: SessionRecord, cond: WriteCondition, rekeyOlderThanMs: number | undefined) {
+  return {
+    TableName: table,
+    Item: toItem(s, rekeyOlderThanMs),
+    ConditionExpression: cond.expression,
+    ExpressionAttributeNames: cond.names,
+    ExpressionAttributeValues: cond.values,
+    ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+  };
 }
 
 /**
@@ -141,15 +156,8 @@ function toItem(s: SessionRecord, withoutNulls: boolean, rekeyOlderThanMs: numbe
  * saved result) and of a retrieve (SessionStore.get): the bench's baselines
  * (bin/bench-server.ts, the raw calls in bin/bench.ts) send exactly these.
  */
-export function createSessionInput(table: string, s: SessionRecord, withoutNulls = WRITE_WITHOUT_NULLS, rekeyOlderThanMs?: number) {
-  return {
-    TableName: table,
-    Item: toItem(s, withoutNulls, rekeyOlderThanMs),
-    ConditionExpression: 'attribute_not_exists(pk)',
-    ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
-    ReturnConsumedCapacity: 'TOTAL' as const,
-  };
-}
+export const createSessionInput = (table: string, s: SessionRecord, rekeyOlderThanMs?: number) =>
+  ({ ...sessionPut(table, s, CREATE_CONDITION, rekeyOlderThanMs), ReturnConsumedCapacity: 'TOTAL' as const });
 export const getSessionInput = (table: string, scope: Scope, id: string) =>
   ({ TableName: table, Key: sessionKey(scope, id), ConsistentRead: true, ReturnConsumedCapacity: 'TOTAL' as const });
 
@@ -178,8 +186,6 @@ export interface ListQuery {
 export interface SessionStoreOptions {
   /** REKEY_OLDER_THAN_MS, for a stuck-checks sweep with a shorter bound than an hour (tests). */
   rekeyOlderThanMs?: number;
-  /** Write sessions without their null fields (store/session-item.ts); reads accept both. Default WRITE_WITHOUT_NULLS. */
-  withoutNulls?: boolean;
 }
 
 export class SessionStore {
@@ -187,11 +193,35 @@ export class SessionStore {
     private readonly doc: DynamoDBDocumentClient,
     readonly table: string,
     private readonly options: SessionStoreOptions = {},
-  ) {
-    this.withoutNulls = options.withoutNulls ?? WRITE_WITHOUT_NULLS;
+  ) {}
+
+  private sessionPut(s: SessionRecord, cond: WriteCondition) {
+    return sessionPut(this.table, s, cond, this.options.rekeyOlderThanMs);
   }
 
-  private readonly withoutNulls: boolean;
+  /**
+   * A conditional UpdateItem of one session that must exist: a failed
+   * condition becomes StaleSession with the item as it is now.
+   */
+  private updateOrStale(
+    scope: Scope,
+    id: string,
+    u: { update: string; condition: string; names: Record<string, string>; values: Record<string, unknown>; returnNew?: boolean },
+  ) {
+    return orStale(this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: sessionKey(scope, id),
+        UpdateExpression: u.update,
+        ConditionExpression: u.condition,
+        ExpressionAttributeNames: u.names,
+        ExpressionAttributeValues: u.values,
+        ...(u.returnNew ? { ReturnValues: 'ALL_NEW' as const } : {}),
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        ReturnConsumedCapacity: 'TOTAL',
+      }),
+    ));
+  }
 
   async get(scope: Scope, id: string): Promise<SessionRecord | undefined> {
     const r = await this.doc.send(new GetCommand(getSessionInput(this.table, scope, id)));
@@ -230,21 +260,10 @@ export class SessionStore {
     previous: { action: Action; version: number } | 'create',
     saveResult?: { req: IdempotentRequest; status: number; body: unknown; nowMs: number },
   ): Promise<void> {
-    const cond =
-      previous === 'create'
-        ? { expression: 'attribute_not_exists(pk)', names: undefined, values: undefined }
-        : transitionCondition(previous.action, previous.version);
-    const put = {
-      TableName: this.table,
-      Item: toItem(next, this.withoutNulls, this.options.rekeyOlderThanMs),
-      ConditionExpression: cond.expression,
-      ExpressionAttributeNames: cond.names,
-      ExpressionAttributeValues: cond.values,
-      ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
-    };
+    const cond = previous === 'create' ? CREATE_CONDITION : transitionCondition(previous.action, previous.version);
+    const put = this.sessionPut(next, cond);
     if (!saveResult) {
-      const input = previous === 'create' ? createSessionInput(this.table, next, this.withoutNulls, this.options.rekeyOlderThanMs) : { ...put, ReturnConsumedCapacity: 'TOTAL' as const };
-      await orStale(this.doc.send(new PutCommand(input)));
+      await orStale(this.doc.send(new PutCommand({ ...put, ReturnConsumedCapacity: 'TOTAL' })));
       return;
     }
     const { req, status, body, nowMs } = saveResult;
@@ -284,16 +303,7 @@ export class SessionStore {
       await this.doc.send(
         new TransactWriteCommand({
           TransactItems: [
-            {
-              Put: {
-                TableName: this.table,
-                Item: toItem(next, this.withoutNulls, this.options.rekeyOlderThanMs),
-                ConditionExpression: cond.expression,
-                ExpressionAttributeNames: cond.names,
-                ExpressionAttributeValues: cond.values,
-                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-              },
-            },
+            { Put: this.sessionPut(next, cond) },
             { Put: { TableName: this.table, Item: report, ConditionExpression: 'attribute_not_exists(pk)' } },
             // The records of the files the report names: they exist exactly when the report does.
             ...files.map((Item) => ({ Put: { TableName: this.table, Item } })),
@@ -360,9 +370,9 @@ export class SessionStore {
     }
     if (params.provided_details !== undefined) {
       names['#pd'] = 'provided_details';
-      // Without stored nulls (store/session-item.ts), clearing it removes the attribute.
-      if (params.provided_details || !this.withoutNulls) {
-        values[':pd'] = params.provided_details ? stripNull(params.provided_details) : null;
+      // A null field is not stored (store/session-item.ts): clearing it removes the attribute.
+      if (params.provided_details) {
+        values[':pd'] = stripNull(params.provided_details);
         set.push('#pd = :pd');
       } else remove.push('#pd');
       undo.push(['provided_details', 'if_not_exists(#pd, :absent)']);
@@ -416,8 +426,8 @@ export class SessionStore {
       undo: [string, string][];
     },
   ): Promise<SessionRecord> {
-    // A change the system made has no last request; without stored nulls (store/session-item.ts) that is a REMOVE.
-    const setLastRequest = stamp.last_request !== null || !this.withoutNulls;
+    // A change the system made has no last request: null fields are not stored (store/session-item.ts).
+    const setLastRequest = stamp.last_request !== null;
     const set = ['#version = #version + :one', '#updatedMs = :updatedMs', ...(setLastRequest ? ['#lastRequest = :lastRequest'] : []), ...expr.set];
     const remove = [...(setLastRequest ? [] : ['#lastRequest']), ...expr.remove];
     const names: Record<string, string> = { ...expr.names, '#replays': 'replays' };
@@ -440,19 +450,13 @@ export class SessionStore {
       values[':noEntries'] = 0;
       condition += ' AND (attribute_not_exists(#replays) OR size(#replays) = :noEntries)';
     }
-    const r = await orStale(this.doc.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: sessionKey(scope, id),
-        UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
-        ExpressionAttributeNames: { ...names, '#version': 'version', '#updatedMs': 'updated_ms', '#lastRequest': 'last_request' },
-        ExpressionAttributeValues: { ...values, ':one': 1, ':updatedMs': stamp.updated_ms, ...(setLastRequest ? { ':lastRequest': stamp.last_request } : {}) },
-        ConditionExpression: `attribute_exists(pk) AND ${condition}`,
-        ReturnValues: 'ALL_NEW',
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        ReturnConsumedCapacity: 'TOTAL',
-      }),
-    ));
+    const r = await this.updateOrStale(scope, id, {
+      update: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+      condition: `attribute_exists(pk) AND ${condition}`,
+      names: { ...names, '#version': 'version', '#updatedMs': 'updated_ms', '#lastRequest': 'last_request' },
+      values: { ...values, ':one': 1, ':updatedMs': stamp.updated_ms, ...(setLastRequest ? { ':lastRequest': stamp.last_request } : {}) },
+      returnNew: true,
+    });
     return fromItem_(r.Attributes)!;
   }
 
@@ -463,18 +467,12 @@ export class SessionStore {
    * keeps no entries).
    */
   async saveEntry(scope: Scope, id: string, name: string, entry: ReplayEntry): Promise<void> {
-    await orStale(this.doc.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: sessionKey(scope, id),
-        UpdateExpression: 'SET #replays.#rk = :entry',
-        ConditionExpression: 'attribute_exists(#replays) AND attribute_not_exists(#replays.#rk)',
-        ExpressionAttributeNames: { '#replays': 'replays', '#rk': name },
-        ExpressionAttributeValues: { ':entry': entry },
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        ReturnConsumedCapacity: 'TOTAL',
-      }),
-    ));
+    await this.updateOrStale(scope, id, {
+      update: 'SET #replays.#rk = :entry',
+      condition: 'attribute_exists(#replays) AND attribute_not_exists(#replays.#rk)',
+      names: { '#replays': 'replays', '#rk': name },
+      values: { ':entry': entry },
+    });
   }
 
   /**
@@ -486,18 +484,12 @@ export class SessionStore {
    */
   async countUploads(scope: Scope, id: string, attempt: number, n: number, max: number): Promise<void> {
     const cond = transitionCondition('submit');
-    await orStale(this.doc.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: sessionKey(scope, id),
-        UpdateExpression: 'ADD #issued :n',
-        ConditionExpression: `attribute_exists(pk) AND ${cond.expression} AND #attempt = :attempt AND (attribute_not_exists(#issued) OR #issued <= :room)`,
-        ExpressionAttributeNames: { ...cond.names, '#issued': 'uploads_issued', '#attempt': 'attempt' },
-        ExpressionAttributeValues: { ...cond.values, ':n': n, ':attempt': attempt, ':room': max - n },
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        ReturnConsumedCapacity: 'TOTAL',
-      }),
-    ));
+    await this.updateOrStale(scope, id, {
+      update: 'ADD #issued :n',
+      condition: `attribute_exists(pk) AND ${cond.expression} AND #attempt = :attempt AND (attribute_not_exists(#issued) OR #issued <= :room)`,
+      names: { ...cond.names, '#issued': 'uploads_issued', '#attempt': 'attempt' },
+      values: { ...cond.values, ':n': n, ':attempt': attempt, ':room': max - n },
+    });
   }
 
   /**
@@ -507,18 +499,12 @@ export class SessionStore {
    * event). Throws StaleSession with the current session when it changed.
    */
   async rekey(scope: Scope, id: string, version: number, at: number): Promise<void> {
-    await orStale(this.doc.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: sessionKey(scope, id),
-        UpdateExpression: 'SET #spk = :spk, #sat = :sat',
-        ConditionExpression: 'attribute_exists(pk) AND #version = :version',
-        ExpressionAttributeNames: { '#spk': SWEEP_INDEX.partitionKey, '#sat': SWEEP_INDEX.sortKey, '#version': 'version' },
-        ExpressionAttributeValues: { ':spk': sweepPartition(sweepShard(id)), ':sat': at, ':version': version },
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        ReturnConsumedCapacity: 'TOTAL',
-      }),
-    ));
+    await this.updateOrStale(scope, id, {
+      update: 'SET #spk = :spk, #sat = :sat',
+      condition: 'attribute_exists(pk) AND #version = :version',
+      names: { '#spk': SWEEP_INDEX.partitionKey, '#sat': SWEEP_INDEX.sortKey, '#version': 'version' },
+      values: { ':spk': sweepPartition(sweepShard(id)), ':sat': at, ':version': version },
+    });
   }
 
   /** Newest first; see queryTimeOrderedPage. */
