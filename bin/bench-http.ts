@@ -53,31 +53,59 @@ export interface BenchServer {
 }
 
 /**
- * bin/bench-server.ts in a process of its own: `api` (the API Lambda handler
- * behind the local adapter) or `bare` (a bare node:http server making the
- * same DynamoDB call). The environment is Lambda's as the stack sets it, with
- * DynamoDB Local as the endpoint: access log and metrics on (their lines go
- * to /dev/null), no SDK tracing, no rate limit in the way of the bench.
+ * A bench child process (bin/<script>) in Lambda's environment as the stack
+ * sets it: access log and metrics on (their lines go to /dev/null), no SDK
+ * tracing, no rate limit in the way of the bench.
  */
-export async function startBenchServer(kind: 'api' | 'bare', opts: { dynamoEndpoint: string; tableName: string; account: string }): Promise<BenchServer> {
+function forkBench(script: string, args: string[], extraEnv: Record<string, string>): ChildProcess {
   const { POWERTOOLS_METRICS_DISABLED: _m, API_ACCESS_LOG: _a, TRACE_SDK_CALLS: _t, ...env } = process.env;
-  const child: ChildProcess = fork(new URL('./bench-server.ts', import.meta.url).pathname, [kind], {
-    // BENCH_SERVER_NODE_OPTIONS: more node flags for the server processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+  return fork(new URL(`./${script}`, import.meta.url).pathname, args, {
+    // BENCH_SERVER_NODE_OPTIONS: more node flags for the bench's child processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
     execArgv: ['--import', 'tsx', ...(process.env.BENCH_SERVER_NODE_OPTIONS?.split(/\s+/).filter(Boolean) ?? [])],
     env: {
       ...env,
-      TABLE_NAME: opts.tableName,
-      FILES_BUCKET: 'bench-files',
-      BENCH_ACCOUNT: opts.account,
-      AWS_ENDPOINT_URL_DYNAMODB: opts.dynamoEndpoint,
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       POWERTOOLS_SERVICE_NAME: 'verification-sessions',
       API_RATE_LIMIT_TEST: '1000000',
+      ...extraEnv,
     },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+}
+
+/**
+ * The API handler's own CPU per call, create and retrieve, in milliseconds
+ * (bin/bench-handler.ts): the handler as deployed, fed the local adapter's
+ * event, DynamoDB answered from memory, so neither the SDK nor node:http nor
+ * a wait is in it. After `warmup` calls of each, over `n` calls of each.
+ */
+export function measureHandlerCpu(opts: { createForm: string; warmup: number; n: number }): Promise<{ create: number; retrieve: number }> {
+  const child = forkBench('bench-handler.ts', [], {
+    BENCH_CREATE_FORM: opts.createForm,
+    BENCH_WARMUP: String(opts.warmup),
+    BENCH_N: String(opts.n),
+  });
+  return new Promise((resolve, reject) => {
+    let answer: { create: number; retrieve: number } | undefined;
+    child.on('message', (m: { handler?: { create: number; retrieve: number } }) => (answer = m.handler ?? answer));
+    child.once('exit', (code) => (answer ? resolve(answer) : reject(new Error(`bench-handler exited (${code}) without an answer`))));
+  });
+}
+
+/**
+ * bin/bench-server.ts in a process of its own: `api` (the API Lambda handler
+ * behind the local adapter) or `bare` (a bare node:http server making the
+ * same DynamoDB call), with DynamoDB Local as the endpoint.
+ */
+export async function startBenchServer(kind: 'api' | 'bare', opts: { dynamoEndpoint: string; tableName: string; account: string }): Promise<BenchServer> {
+  const child = forkBench('bench-server.ts', [kind], {
+    TABLE_NAME: opts.tableName,
+    FILES_BUCKET: 'bench-files',
+    BENCH_ACCOUNT: opts.account,
+    AWS_ENDPOINT_URL_DYNAMODB: opts.dynamoEndpoint,
   });
   const reply = <T>(key: string) =>
     new Promise<T>((resolve, reject) => {

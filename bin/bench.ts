@@ -37,7 +37,7 @@ import { DeliveryStore } from '../lambdas/store/delivery-store.js';
 import { WebhookEndpointStore } from '../lambdas/store/webhook-store.js';
 import { createFanOut } from '../lambdas/webhooks/fanout.js';
 import { SqsDeliveryQueue } from '../lambdas/webhooks/queue.js';
-import { type BenchServer, benchClient, sessionRecords, startBenchServer } from './bench-http.js';
+import { type BenchServer, benchClient, measureHandlerCpu, sessionRecords, startBenchServer } from './bench-http.js';
 import { type PricedWrite, WriteMeter, itemKind, itemSize, totalUnits } from './bench-meter.js';
 import { LAMBDA_PLATFORM_LOG_BYTES, PRICES, PRICES_AS_OF } from './bench-prices.js';
 
@@ -278,12 +278,18 @@ for (let c = 0; c < CHUNKS; c++) {
   await cpuOf('bareRetrieve', bareServer, () => bareCall('GET', `/s/${existing}`));
 }
 const cpuMs = (k: keyof typeof serverCpu) => serverCpu[k] / (CHUNKS * perChunk) / 1000;
+// The handler's share of the API server's CPU: the same handler in a process of its own, DynamoDB answered from memory.
+const handlerCpu = await measureHandlerCpu({ createForm, warmup: WARMUP, n: N });
 latencyP50 = { create: m.httpCreate, retrieve: m.httpRetrieve };
 atMost('HTTP path p50 / bare server p50: create', m.httpCreate / m.bareCreate, 1.15);
 atMost('HTTP path p50 / bare server p50: retrieve', m.httpRetrieve / m.bareRetrieve, 1.15);
 info('bare server p50 / raw DynamoDB call p50: create, retrieve', `${(m.bareCreate / m.rawPut).toFixed(2)}, ${(m.bareRetrieve / m.rawGet).toFixed(2)}`);
 info('API server CPU per call (handler, adapter, SDK; waits excluded): create, retrieve', `${cpuMs('apiCreate').toFixed(2)} ms, ${cpuMs('apiRetrieve').toFixed(2)} ms`);
 info('CPU per call the API server adds over the bare server: create, retrieve', `${(cpuMs('apiCreate') - cpuMs('bareCreate')).toFixed(2)} ms, ${(cpuMs('apiRetrieve') - cpuMs('bareRetrieve')).toFixed(2)} ms`);
+info(
+  "the API handler's own CPU per call (in process, DynamoDB answered from memory: no SDK, no node:http, no wait): create, retrieve",
+  `${handlerCpu.create.toFixed(2)} ms, ${handlerCpu.retrieve.toFixed(2)} ms`,
+);
 say();
 say(`## Latency, p50 over ${N} interleaved samples (information: absolute times on a shared machine)`);
 say('The API (lambdas/api/handler.ts behind the local adapter) and the bare server each run in a process of their own (bin/bench-server.ts);');
@@ -296,6 +302,8 @@ say(`| create (PutItem) p50 | ${ms(m.httpCreate)} | ${ms(m.bareCreate)} | ${ms(m
 say(`| create, server CPU per call | ${ms(cpuMs('apiCreate'))} | ${ms(cpuMs('bareCreate'))} | |`);
 say(`| retrieve (GetItem) p50 | ${ms(m.httpRetrieve)} | ${ms(m.bareRetrieve)} | ${ms(m.rawGet)} |`);
 say(`| retrieve, server CPU per call | ${ms(cpuMs('apiRetrieve'))} | ${ms(cpuMs('bareRetrieve'))} | |`);
+say(`| create, the handler's own CPU per call (DynamoDB answered from memory, bin/bench-handler.ts) | ${ms(handlerCpu.create)} | | |`);
+say(`| retrieve, the handler's own CPU per call (the same) | ${ms(handlerCpu.retrieve)} | | |`);
 
 // ---- sustained creations: the API, the bare server and raw PutItem at the same concurrency
 progress('sustained creations');
