@@ -44,6 +44,8 @@ export interface SubmissionInput {
   type: string;
   options: SessionOptions;
   files: { document_front?: Uint8Array; document_back?: Uint8Array; selfie?: Uint8Array };
+  /** The document type the person chose on the page (or the first the session accepts). */
+  document_type?: string;
   id_number?: SubmittedIdNumber;
   test_outcome?: TestOutcome;
 }

@@ -86,9 +86,16 @@ function verifiedChecks(input: SubmissionInput, required: RequiredChecks): Check
   return checks;
 }
 
+/** The type the person chose when the session accepts it; else the first accepted type. */
+function testDocumentType(input: SubmissionInput): DocumentType {
+  const allowed: readonly string[] = input.options.document?.allowed_types ?? [];
+  const accepted = (t: string) => (DOCUMENT_TYPES as readonly string[]).includes(t) && (allowed.length === 0 || allowed.includes(t));
+  if (input.document_type && accepted(input.document_type)) return input.document_type as DocumentType;
+  return ((DOCUMENT_TYPES as readonly string[]).find((t) => allowed.includes(t)) ?? 'driving_license') as DocumentType;
+}
+
 function testDocument(input: SubmissionInput): DocumentCheck {
-  const allowed = input.options.document?.allowed_types ?? [];
-  const type = (DOCUMENT_TYPES as readonly string[]).find((t) => allowed.includes(t)) ?? 'driving_license';
+  const type = testDocumentType(input);
   return {
     ...emptyDocumentCheck('verified', null),
     address: { ...TEST_PERSON.address },
@@ -99,7 +106,7 @@ function testDocument(input: SubmissionInput): DocumentCheck {
     issuing_country: 'US',
     last_name: TEST_PERSON.last_name,
     number: 'D1234567',
-    type: type as DocumentType,
+    type,
   };
 }
 

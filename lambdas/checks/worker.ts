@@ -77,6 +77,7 @@ export function createChecksWorker(deps: ChecksWorkerDeps) {
         type: checkTypeOf(session),
         options: session.options,
         files: bytes,
+        document_type: sub.document_type ?? undefined,
         id_number: sub.id_number ?? undefined,
         test_outcome: testOutcome,
       },

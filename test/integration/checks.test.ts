@@ -66,6 +66,8 @@ describe('submission through the url token, checks by the worker', () => {
     const report = done.body.last_verification_report;
     expect(report).toMatchObject({ object: 'identity.verification_report', verification_session: s.id, type: 'document' });
     expect(report.document.status).toBe('verified');
+    // The type chosen at submission, not the first the session accepts (driving_license).
+    expect(report.document.type).toBe('passport');
     expect(report.selfie.status).toBe('verified');
     const again = await svc.call('GET', `/v1/identity/verification_reports/${report.id}`);
     expect(again.body).toEqual(report);

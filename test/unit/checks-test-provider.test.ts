@@ -32,6 +32,17 @@ describe('TestProvider', () => {
     expect(out.checks.id_number).toMatchObject({ status: 'verified', id_number: '0000', id_number_type: 'us_ssn' });
   });
 
+  it("reports the document type the person chose, when the session accepts it", async () => {
+    const both: SessionOptions = { document: { allowed_types: ['passport', 'id_card'] } };
+    const typeFor = async (input: SubmissionInput) => (await run(input)).checks.document?.type;
+    expect(await typeFor({ ...submission(both), document_type: 'id_card' })).toBe('id_card');
+    expect(await typeFor({ ...submission(both), document_type: 'passport' })).toBe('passport');
+    expect(await typeFor({ ...submission({}), document_type: 'passport' })).toBe('passport');
+    // Not accepted by the session (the API refuses it before; an older submission may hold one): the first accepted.
+    expect(await typeFor({ ...submission(both), document_type: 'driving_license' })).toBe('id_card');
+    expect(await typeFor(submission({}))).toBe('driving_license');
+  });
+
   it('runs only the checks the session needs', async () => {
     expect(Object.keys((await run(submission({}, { result: 'verified' }))).checks)).toEqual(['document']);
     const idNumber = await run({ ...submission({}, undefined, 'id_number'), id_number: { number: '12345678909', type: 'br_cpf' } });
