@@ -364,7 +364,7 @@ function refuseFlowSessionChange(flowId: string, params: UpdateParams): void {
   for (const param of ['type', 'options'] as const)
     if (params[param] !== undefined)
       throw invalidRequest(
-        `This VerificationSession was made from the verification flow ${flowId}: its ${param} comes from the flow and cannot be updated.`,
+        `This VerificationSession was made from the verification flow ${flowId}: its ${param === 'type' ? 'type is' : 'options are'} set by the flow and cannot be updated.`,
         { param },
       );
 }

@@ -174,13 +174,14 @@ describe('sessions made from a flow', () => {
   it("an update cannot change a flow session's type or options; metadata it can", async () => {
     const flow = await createFlow();
     const s = (await svc.call('POST', SESSIONS, `verification_flow=${flow.id}`)).body;
-    for (const [form, param] of [
-      ['type=id_number', 'type'],
-      ['options[document][require_id_number]=true', 'options'],
+    for (const [form, param, says] of [
+      ['type=id_number', 'type', 'its type is set by the flow'],
+      ['options[document][require_id_number]=true', 'options', 'its options are set by the flow'],
     ] as const) {
       const r = await svc.call('POST', `${SESSIONS}/${s.id}`, form);
       expect(r.status).toBe(400);
       expect(r.body.error.param).toBe(param);
+      expect(r.body.error.message).toBe(`This VerificationSession was made from the verification flow ${flow.id}: ${says} and cannot be updated.`);
     }
     const ok = await svc.call('POST', `${SESSIONS}/${s.id}`, 'metadata[step]=2');
     expect(ok.status).toBe(200);
