@@ -123,7 +123,12 @@ function emptyNotAllowed(param: string) {
   );
 }
 
+/** Kinds that take one value: a parameter sent twice (`type=a&type=b`) arrives as an array. */
+const SINGLE_VALUE_KINDS: ReadonlySet<Schema['kind']> = new Set(['string', 'url', 'boolean', 'integer', 'enum']);
+
 function parseValue(schema: Schema, value: unknown, param: string): unknown {
+  if (Array.isArray(value) && SINGLE_VALUE_KINDS.has(schema.kind))
+    throw invalidRequest(`Invalid ${param}: it takes one value, and was sent ${value.length} times (or with [] after its name).`, { param });
   switch (schema.kind) {
     case 'string': {
       if (typeof value !== 'string') throw invalidRequest(`Invalid ${param}: must be a string, got ${describe(value)}.`, { param });

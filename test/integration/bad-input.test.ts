@@ -110,4 +110,20 @@ describe('input found by the audit', () => {
     expect(r.body.error.message).toMatch(/more than 1000 parameters/);
     expect(await store.get(scope, s.id)).toEqual(stored);
   });
+
+  it('a one-value parameter sent twice is a 400 that says so, naming it, and nothing is created', async () => {
+    const before = await sessionCount();
+    for (const [form, param] of [
+      ['type=document&type=id_number', 'type'],
+      ['type=document&options[document][allowed_types][0]=passport&options[document][allowed_types][0]=passport', 'options[document][allowed_types][0]'],
+      ['type=document&client_reference_id=a&client_reference_id=b', 'client_reference_id'],
+      ['type=document&options[document][require_id_number]=true&options[document][require_id_number]=false', 'options[document][require_id_number]'],
+    ] as const) {
+      const r = await svc.call('POST', SESSIONS, form);
+      expect(r.status, form).toBe(400);
+      expect(r.body.error).toMatchObject({ type: 'invalid_request_error', param });
+      expect(r.body.error.message).toBe(`Invalid ${param}: it takes one value, and was sent 2 times (or with [] after its name).`);
+    }
+    expect(await sessionCount()).toBe(before);
+  });
 });
