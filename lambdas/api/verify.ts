@@ -167,10 +167,16 @@ const UPLOAD_PARAMS = obj({
 });
 
 /**
- * Upload URLs one attempt may ask for: each image slot twice (a retried or
- * replaced photo), so a leaked page link cannot mint storage without bound.
+ * Upload URLs one attempt may ask for, per image slot: a leaked page link
+ * cannot mint presigned uploads without bound. The page reuses a slot's URL
+ * (until shortly before it expires) when it retries a failed upload or sends
+ * a retaken photo, so only a page load or an expired URL asks for another:
+ * 8 each leaves room for reloads on a bad connection. A new link to the same
+ * attempt (a retrieve's fresh `url`) does not reset the count; a submission does.
  */
-export const MAX_UPLOADS_PER_ATTEMPT = 6;
+export const UPLOADS_PER_SLOT = 8;
+/** UPLOADS_PER_SLOT for each of the session's image slots (front, back, selfie): 24. */
+export const MAX_UPLOADS_PER_ATTEMPT = UPLOADS_PER_SLOT * FILE_SLOTS.length;
 
 /**
  * Presigned POSTs for the images of the coming submission, counted on the
@@ -204,7 +210,7 @@ async function issueUploads(deps: VerifyDeps, id: string, token: string, raw: un
     if (current && current.attempt === s.attempt && current.status === 'requires_input')
       throw new PageInputError(
         'error_too_many_uploads',
-        `Too many uploads: a verification attempt can ask for at most ${MAX_UPLOADS_PER_ATTEMPT} upload URLs, and ${current.uploads_issued ?? 0} were issued. Submit with the photos already uploaded, or ask for a new verification link.`,
+        `Too many uploads: a verification attempt can ask for at most ${MAX_UPLOADS_PER_ATTEMPT} upload URLs, and ${current.uploads_issued ?? 0} were issued. Photos already uploaded are kept: submit with them. Otherwise a new verification session is needed; a new link to this one does not reset the count.`,
         { param: 'files' },
       );
     throw (current && explainStatus(current)) ?? new NotUsable(400, 'used');

@@ -11,16 +11,24 @@
  * - On submit, each photo not yet stored is uploaded with its presigned POST
  *   by XMLHttpRequest, whose upload progress drives a <progress> bar. A
  *   failed upload keeps its photo and offers "Try again"; photos already
- *   uploaded are not sent again.
+ *   uploaded are not sent again. A slot's presigned POST is kept and reused
+ *   (a retry, a retaken photo: same key, same content type) until
+ *   URL_MARGIN_SECONDS before it expires, or until storage refuses it (403),
+ *   so retries on a bad connection ask the API for no new upload URL and do
+ *   not use up the attempt's allowance (MAX_UPLOADS_PER_ATTEMPT).
  * - Words come from the page's catalogue (#page-strings); status goes to a
  *   polite live region, errors to an alert region.
  */
+import { UPLOAD_URL_SECONDS } from '../store/file-store.js';
+
 export const PHOTO_MAX_SIDE = 2000;
 export const PHOTO_QUALITY = 0.85;
+/** A kept upload URL is not used in its last minute (the upload itself takes time). */
+export const URL_MARGIN_SECONDS = 60;
 
 export const PAGE_SCRIPT = `
 (function(){
-var MAX_SIDE=${PHOTO_MAX_SIDE},QUALITY=${PHOTO_QUALITY};
+var MAX_SIDE=${PHOTO_MAX_SIDE},QUALITY=${PHOTO_QUALITY},URL_LIFE_MS=${(UPLOAD_URL_SECONDS - URL_MARGIN_SECONDS) * 1000};
 var S=JSON.parse(document.getElementById('page-strings').textContent);
 function t(k,v){return S[k].replace(/\\{(\\w+)\\}/g,function(w,n){return v&&Object.prototype.hasOwnProperty.call(v,n)?v[n]:w;});}
 var form=document.getElementById('verify'),statusEl=document.getElementById('status'),alertEl=document.getElementById('alert');
@@ -30,7 +38,7 @@ var slots=[];
 Array.prototype.forEach.call(form.querySelectorAll('.photo'),function(box){
   var s={name:box.dataset.slot,label:box.dataset.label,input:box.querySelector('input[type=file]'),preview:box.querySelector('.preview'),
     img:box.querySelector('.preview img'),progress:box.querySelector('progress'),error:box.querySelector('.slot-error'),retry:box.querySelector('.retry'),
-    blob:null,type:null,uploaded:false,ready:Promise.resolve(),url:null};
+    blob:null,type:null,uploaded:false,ready:Promise.resolve(),url:null,up:null};
   slots.push(s);
   s.input.addEventListener('change',function(){s.ready=prepare(s);});
   box.querySelector('.retake').addEventListener('click',function(){s.input.click();});
@@ -85,16 +93,33 @@ async function upload(list){
   await Promise.all(list.map(function(s){return s.ready;}));
   list=list.filter(function(s){return s.blob&&!s.uploaded;});
   if(!list.length)return true;
-  var ask=new URLSearchParams();list.forEach(function(s){ask.append('files['+s.name+']',s.type);});
-  var r=await fetch(form.dataset.uploads,{method:'POST',body:ask,headers:{accept:'application/json'}});
-  var out=await r.json().catch(function(){return {};});
-  if(!r.ok){shout(out.error&&out.error.message||t('error_generic'));return false;}
+  // Upload URLs only for slots without a usable one: a retry reuses the slot's URL.
+  var now=performance.now();
+  var need=list.filter(function(s){return !(s.up&&s.up.type===s.type&&now-s.up.at<URL_LIFE_MS);});
+  if(need.length){
+    var ask=new URLSearchParams();need.forEach(function(s){ask.append('files['+s.name+']',s.type);});
+    var r=null,out={};
+    try{
+      r=await fetch(form.dataset.uploads,{method:'POST',body:ask,headers:{accept:'application/json'}});
+      out=await r.json().catch(function(){return {};});
+    }catch(e){r=null;}
+    if(!r){
+      // No answer at all (connection lost): the same as a failed upload, for each photo.
+      var lost=null;
+      list.forEach(function(s){var m=t('error_upload_failed',{photo:s.label});setError(s,m);s.retry.hidden=false;lost=lost||m;});
+      shout(lost);return false;
+    }
+    if(!r.ok){shout(out.error&&out.error.message||t('error_generic'));return false;}
+    need.forEach(function(s){s.up={type:s.type,at:now,post:out.uploads[s.name]};});
+  }
   var failed=null;
   for(var i=0;i<list.length;i++){
     var s=list[i];setError(s,'');s.retry.hidden=true;s.progress.value=0;s.progress.hidden=false;
     say(t('status_uploading',{photo:s.label}));
-    var res=await post(out.uploads[s.name],s);
+    var res=await post(s.up.post,s);
     if(res.ok){s.uploaded=true;s.progress.value=100;say(t('status_uploaded',{photo:s.label}));continue;}
+    // Refused by storage (an expired or unusable policy): the next try asks for a new URL.
+    if(res.status===403)s.up=null;
     s.progress.hidden=true;
     var msg=/EntityTooLarge/.test(res.text)?t('error_upload_too_large',{photo:s.label}):t('error_upload_failed',{photo:s.label});
     setError(s,msg);s.retry.hidden=false;failed=failed||msg;

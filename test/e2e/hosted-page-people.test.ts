@@ -20,6 +20,8 @@ type HTMLImageElement = any;
 // The hosted page for the people who use it: their language, their phone, small uploads, accessibility, the operator's brand.
 const SESSIONS = '/v1/identity/verification_sessions';
 const DOCS = join(import.meta.dirname, '../../docs');
+/** A 1x1 PNG. */
+const PNG_1X1 = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
 
 /** Google Pixel 7, as Chrome's device toolbar describes it. */
 const PIXEL_7: BrowserContextOptions = {
@@ -377,9 +379,10 @@ describe('upload errors and accessibility', () => {
       // Exact: by default the text would also match the status before it, 'Wird hochgeladen: Selfie', and the test
       // would read the count while the upload was still under way.
       await page.getByRole('status').getByText('Hochgeladen: Selfie', { exact: true }).waitFor();
-      // The retry asked for one more upload URL only (the selfie's): the front was not sent again.
+      // The retry reused the selfie's upload URL (no new one asked for), and the front was not sent again.
       const item = await svc.doc.send(new GetCommand({ TableName: svc.tableName, Key: sessionKey({ account: svc.account, livemode: false }, s.id), ConsistentRead: true }));
-      expect(item.Item?.uploads_issued).toBe(3);
+      expect(item.Item?.uploads_issued).toBe(2);
+      expect(posts).toEqual(['document_front', 'selfie', 'selfie']);
       await page.getByLabel('Verifizierung erfolgreich').check();
       await page.getByRole('button', { name: 'Absenden' }).click();
       await page.getByRole('status').getByText('Ihre Angaben wurden übermittelt').waitFor();
@@ -388,6 +391,51 @@ describe('upload errors and accessibility', () => {
     expect(done.status).toBe('verified');
     expect(done.last_verification_report.document.files).toHaveLength(1);
     expect(done.last_verification_report.selfie.selfie).toMatch(/^file_/);
+  });
+
+  it('a bad connection: ten failed tries of one photo use one upload URL, and the eleventh goes through', { timeout: 120_000 }, async () => {
+    const s = await newSession('type=document&options[document][allowed_types][]=passport');
+    await withContext({ ...DESKTOP, ...GERMAN }, async (page) => {
+      await page.goto(s.url);
+      const storage = new URL(svc.s3.endpoint).origin;
+      let down = true;
+      let tries = 0;
+      let urlRequests = 0;
+      page.on('request', (r) => {
+        if (r.method() === 'POST' && new URL(r.url()).pathname.endsWith('/uploads')) urlRequests++;
+      });
+      await page.route(`${storage}/**`, async (route) => {
+        if (route.request().method() !== 'POST') return route.continue();
+        tries++;
+        return down ? route.abort('connectionreset') : route.continue();
+      });
+      await page.getByLabel('Foto der Vorderseite', { exact: true }).setInputFiles({ name: 'front.png', mimeType: 'image/png', buffer: PNG_1X1 });
+      await page.getByRole('img', { name: 'Vorschau: Foto der Vorderseite' }).waitFor();
+      await page.getByLabel('Verifizierung erfolgreich').check();
+      await page.getByRole('button', { name: 'Absenden' }).click();
+      const retry = page.getByRole('button', { name: 'Hochladen erneut versuchen: Foto der Vorderseite' });
+      const error = page.locator('#document_front-error');
+      for (let i = 1; i <= 10; i++) {
+        // The try reached storage (the script cleared the last error before it), and failed.
+        await expect.poll(() => tries, { timeout: 10_000 }).toBe(i);
+        await error.waitFor({ state: 'visible', timeout: 10_000 });
+        expect(await error.textContent()).toContain('Prüfen Sie Ihre Verbindung');
+        if (i < 10) await retry.click();
+      }
+      // Never the "too many uploads" refusal: one upload URL served all ten tries.
+      expect(await page.locator('#alert').textContent()).not.toContain('keine weiteren Fotos');
+      expect(urlRequests).toBe(1);
+      down = false;
+      await retry.click();
+      await page.getByRole('status').getByText('Hochgeladen: Foto der Vorderseite', { exact: true }).waitFor();
+      await page.getByRole('button', { name: 'Absenden' }).click();
+      await page.getByText('Ihre Angaben wurden übermittelt').first().waitFor();
+      expect(tries).toBe(11);
+      expect(urlRequests).toBe(1);
+    });
+    const done = await settledSession(svc, s.id);
+    expect(done.status).toBe('verified');
+    expect(done.last_verification_report.document.files).toHaveLength(1);
   });
 
   it('keyboard only, in English: Tab to each control, Space opens the photo chooser, Enter submits; focus is always visible', { timeout: 120_000 }, async () => {

@@ -67,7 +67,7 @@ export const de: Messages = {
   error_missing_id_number: 'Geben Sie Ihre Ausweisnummer ein.',
   error_dob_format: 'Geben Sie das Geburtsdatum im Format JJJJ-MM-TT ein.',
   error_missing_test_code: 'Wählen Sie den Fehler, der für eine fehlgeschlagene Testverifizierung gemeldet wird.',
-  error_too_many_uploads: 'Zu viele Uploads für diesen Versuch. Senden Sie mit den bereits hochgeladenen Fotos ab oder fordern Sie einen neuen Link an.',
+  error_too_many_uploads: 'Für diese Verifizierung können keine weiteren Fotos gesendet werden. Bereits hochgeladene Fotos bleiben erhalten: Sind die verlangten dabei, senden Sie ab. Andernfalls bitten Sie den Absender dieses Links, eine neue Verifizierung zu starten; den Link erneut zu öffnen hilft nicht.',
   back_to_form: 'Zurück zum Formular',
   error_generic: 'Etwas ist schiefgelaufen. Bitte versuchen Sie es noch einmal.',
 

@@ -69,7 +69,7 @@ export const en = {
   error_missing_id_number: 'Enter your ID number.',
   error_dob_format: 'Write the date of birth as YYYY-MM-DD.',
   error_missing_test_code: 'Choose the error to report for a failed test verification.',
-  error_too_many_uploads: 'Too many uploads for this attempt. Submit with the photos already uploaded, or ask for a new verification link.',
+  error_too_many_uploads: 'No more photos can be sent for this verification. Photos already uploaded are kept: if the ones asked for are there, submit. Otherwise ask whoever sent you this link to start a new verification; opening this link again will not help.',
   back_to_form: 'Back to the form',
   error_generic: 'Something went wrong. Please try again.',
 

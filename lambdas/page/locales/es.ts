@@ -67,7 +67,7 @@ export const es: Messages = {
   error_missing_id_number: 'Introduzca su número de identificación.',
   error_dob_format: 'Escriba la fecha de nacimiento con el formato AAAA-MM-DD.',
   error_missing_test_code: 'Elija el error que se notificará en una verificación de prueba fallida.',
-  error_too_many_uploads: 'Demasiadas subidas en este intento. Envíe con las fotos ya subidas o solicite un enlace nuevo.',
+  error_too_many_uploads: 'No se pueden enviar más fotos para esta verificación. Las fotos ya subidas se conservan: si están las que se piden, envíe el formulario. Si no, pida a quien le envió este enlace que inicie una nueva verificación; volver a abrir este enlace no servirá.',
   back_to_form: 'Volver al formulario',
   error_generic: 'Algo ha fallado. Inténtelo de nuevo.',
 

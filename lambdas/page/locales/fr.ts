@@ -67,7 +67,7 @@ export const fr: Messages = {
   error_missing_id_number: 'Saisissez votre numéro d’identification.',
   error_dob_format: 'Saisissez la date de naissance au format AAAA-MM-JJ.',
   error_missing_test_code: 'Choisissez l’erreur à signaler pour une vérification de test échouée.',
-  error_too_many_uploads: 'Trop d’envois pour cette tentative. Envoyez le formulaire avec les photos déjà transmises, ou demandez un nouveau lien.',
+  error_too_many_uploads: 'Aucune autre photo ne peut être envoyée pour cette vérification. Les photos déjà transmises sont conservées : si celles demandées y sont, envoyez le formulaire. Sinon, demandez à l’expéditeur de ce lien de lancer une nouvelle vérification ; rouvrir ce lien ne servira à rien.',
   back_to_form: 'Retour au formulaire',
   error_generic: 'Une erreur s’est produite. Veuillez réessayer.',
 

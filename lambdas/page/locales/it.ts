@@ -67,7 +67,7 @@ export const it: Messages = {
   error_missing_id_number: 'Inserisca il suo numero identificativo.',
   error_dob_format: 'Scriva la data di nascita nel formato AAAA-MM-GG.',
   error_missing_test_code: 'Scelga l’errore da segnalare per una verifica di test non riuscita.',
-  error_too_many_uploads: 'Troppi caricamenti per questo tentativo. Invii con le foto già caricate o richieda un nuovo link.',
+  error_too_many_uploads: 'Per questa verifica non si possono inviare altre foto. Le foto già caricate restano salvate: se ci sono quelle richieste, invii il modulo. Altrimenti chieda a chi le ha inviato questo link di avviare una nuova verifica; riaprire questo link non servirà.',
   back_to_form: 'Torna al modulo',
   error_generic: 'Qualcosa è andato storto. La preghiamo di riprovare.',
 
