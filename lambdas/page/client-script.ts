@@ -16,6 +16,9 @@
  *   URL_MARGIN_SECONDS before it expires, or until storage refuses it (403),
  *   so retries on a bad connection ask the API for no new upload URL and do
  *   not use up the attempt's allowance (MAX_UPLOADS_PER_ATTEMPT).
+ * - After the submission the form is replaced by the thank-you message
+ *   (focus on its heading, the message in the status region), as the
+ *   no-JavaScript path answers with the thank-you page.
  * - Words come from the page's catalogue (#page-strings); status goes to a
  *   polite live region, errors to an alert region.
  */
@@ -127,6 +130,20 @@ async function upload(list){
   if(failed){shout(failed);return false;}
   return true;
 }
+// Submitted: the page ends as the no-JavaScript path's thank-you page does. The form (and the
+// language links, which would open a used link) give way to the heading and the message; the
+// status region is kept (moved, not recreated) so that the message is announced, and the
+// heading takes the focus, so nothing is left to press.
+function finish(){
+  var main=form.parentNode,h=document.createElement('h1');
+  h.id='done-title';h.tabIndex=-1;h.textContent=t('done_title');
+  alertEl.textContent='';say('');
+  while(main.firstChild)main.removeChild(main.firstChild);
+  main.appendChild(h);main.appendChild(statusEl);
+  document.title=t('done_title');
+  window.scrollTo(0,0);h.focus();
+  say(t('done_message'));
+}
 var busy=false;
 form.addEventListener('submit',async function(ev){
   ev.preventDefault();if(busy)return;busy=true;form.setAttribute('aria-busy','true');
@@ -141,7 +158,7 @@ form.addEventListener('submit',async function(ev){
     var r=await fetch(form.action,{method:'POST',body:data,headers:{accept:'application/json'}});
     var out=await r.json().catch(function(){return {};});
     if(!r.ok){say('');shout(out.error&&out.error.message||t('error_generic'));return;}
-    alertEl.textContent='';say(t('done_message'));
+    finish();
     if(out.redirect_url)window.location.assign(out.redirect_url);
   }catch(e){say('');shout(t('error_generic'));}
   finally{busy=false;form.removeAttribute('aria-busy');}

@@ -153,6 +153,7 @@ const CLIENT_KEYS = [
   'status_uploading',
   'status_uploaded',
   'status_submitting',
+  'done_title',
   'done_message',
   'error_upload_failed',
   'error_upload_too_large',

@@ -309,10 +309,15 @@ describe('on a phone (Pixel 7, touch)', () => {
       await page.waitForFunction((src) => document.querySelector('.preview img')?.getAttribute('src') !== src, firstSrc);
       await page.screenshot({ path: join(DOCS, 'page-phone-de.png'), fullPage: true });
 
+      // The bar's last value (the form, bar included, gives way to the thank-you message once submitted).
+      await page.evaluate(() => {
+        const bar = document.querySelector('progress');
+        new (globalThis as any).MutationObserver(() => ((globalThis as any).lastProgress = bar.getAttribute('value'))).observe(bar, { attributes: true });
+      });
       await page.getByLabel('Verifizierung erfolgreich').tap();
       await page.getByRole('button', { name: 'Absenden' }).tap();
       await page.getByRole('status').getByText('Ihre Angaben wurden übermittelt').waitFor();
-      expect(await page.locator('progress').first().getAttribute('value')).toBe('100');
+      expect(await page.evaluate(() => (globalThis as any).lastProgress)).toBe('100');
       expect(uploads).toHaveLength(1);
     });
     const done = await settledSession(svc, s.id);
@@ -436,6 +441,34 @@ describe('upload errors and accessibility', () => {
     const done = await settledSession(svc, s.id);
     expect(done.status).toBe('verified');
     expect(done.last_verification_report.document.files).toHaveLength(1);
+  });
+
+  it('after the submission (script, no return_url) the form gives way to the thank-you message: on screen, focused, announced, nothing left to press', { timeout: 90_000 }, async () => {
+    const s = await newSession('type=document&options[document][allowed_types][]=passport');
+    // A 390x844 phone (iPhone 12 to 14 size), touch.
+    const phone: BrowserContextOptions = { ...PIXEL_7, viewport: { width: 390, height: 844 }, screen: { width: 390, height: 844 } };
+    await withContext({ ...phone, ...GERMAN }, async (page) => {
+      await page.goto(s.url);
+      await page.getByLabel('Verifizierung erfolgreich').tap();
+      await page.getByRole('button', { name: 'Absenden' }).tap();
+      const heading = page.getByRole('heading', { name: 'Vielen Dank', level: 1 });
+      await heading.waitFor();
+      // The same words as the thank-you page without JavaScript, the message in the (kept) status region.
+      expect(await page.getByRole('status').textContent()).toBe('Ihre Angaben wurden übermittelt und werden jetzt geprüft. Sie können diese Seite schließen.');
+      expect(await page.title()).toBe('Vielen Dank');
+      expect(await heading.evaluate((h: HTMLElement) => document.activeElement === h)).toBe(true);
+      // Nothing left to press: no form, no photo picker, no Retake, no submit, no language link to the used link.
+      expect(await page.locator('form, button, input, select, a').count()).toBe(0);
+      // Both on the first screen.
+      for (const el of [heading, page.getByRole('status')]) {
+        const box = (await el.boundingBox())!;
+        expect(box.y).toBeGreaterThanOrEqual(0);
+        expect(box.y + box.height).toBeLessThanOrEqual(844);
+      }
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      expect(await axeViolations(page)).toEqual([]);
+    });
+    expect((await settledSession(svc, s.id)).status).toBe('verified');
   });
 
   it('keyboard only, in English: Tab to each control, Space opens the photo chooser, Enter submits; focus is always visible', { timeout: 120_000 }, async () => {
