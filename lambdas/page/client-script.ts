@@ -110,9 +110,9 @@ async function upload(list){
       // No answer at all (connection lost): the same as a failed upload, for each photo.
       var lost=null;
       list.forEach(function(s){var m=t('error_upload_failed',{photo:s.label});setError(s,m);s.retry.hidden=false;lost=lost||m;});
-      shout(lost);return false;
+      say('');shout(lost);return false;
     }
-    if(!r.ok){shout(out.error&&out.error.message||t('error_generic'));return false;}
+    if(!r.ok){say('');shout(out.error&&out.error.message||t('error_generic'));return false;}
     need.forEach(function(s){s.up={type:s.type,at:now,post:out.uploads[s.name]};});
   }
   var failed=null;
@@ -123,11 +123,12 @@ async function upload(list){
     if(res.ok){s.uploaded=true;s.progress.value=100;say(t('status_uploaded',{photo:s.label}));continue;}
     // Refused by storage (an expired or unusable policy): the next try asks for a new URL.
     if(res.status===403)s.up=null;
-    s.progress.hidden=true;
+    // The status line must not go on saying "Uploading" once the upload failed: the alert says what happened.
+    s.progress.hidden=true;say('');
     var msg=/EntityTooLarge/.test(res.text)?t('error_upload_too_large',{photo:s.label}):t('error_upload_failed',{photo:s.label});
     setError(s,msg);s.retry.hidden=false;failed=failed||msg;
   }
-  if(failed){shout(failed);return false;}
+  if(failed){say('');shout(failed);return false;}
   return true;
 }
 // Submitted: the page ends as the no-JavaScript path's thank-you page does. The form (and the

@@ -376,6 +376,8 @@ describe('upload errors and accessibility', () => {
       const alert = page.locator('#alert');
       await alert.getByText('Selfie konnte nicht hochgeladen werden').waitFor();
       expect(await page.locator('#selfie-error').textContent()).toContain('Ihre anderen Fotos bleiben erhalten');
+      // The polite status line does not go on saying 'Wird hochgeladen: Selfie' against the alert.
+      expect(await page.getByRole('status').textContent()).toBe('');
       expect(posts).toEqual(['document_front', 'selfie']);
       expect((await svc.call('GET', `${SESSIONS}/${s.id}`)).body.status).toBe('requires_input');
       expect(await axeViolations(page)).toEqual([]); // upload error
@@ -425,6 +427,7 @@ describe('upload errors and accessibility', () => {
         await expect.poll(() => tries, { timeout: 10_000 }).toBe(i);
         await error.waitFor({ state: 'visible', timeout: 10_000 });
         expect(await error.textContent()).toContain('Prüfen Sie Ihre Verbindung');
+        expect(await page.getByRole('status').textContent()).toBe('');
         if (i < 10) await retry.click();
       }
       // Never the "too many uploads" refusal: one upload URL served all ten tries.
