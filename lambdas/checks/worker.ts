@@ -1,5 +1,5 @@
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { type FileRecord, fileIdFor } from '../domain/file.js';
+import { type FileRecord, SNIFF_BYTES, fileIdFor, sniffImageType } from '../domain/file.js';
 import { derivedTimeOrderedId } from '../domain/ids.js';
 import { accountFromResources } from '../events/routing.js';
 import { type FileRefs, checksFor, redactReport, redactVerifiedOutputs } from '../domain/report.js';
@@ -91,6 +91,8 @@ export function createChecksWorker(deps: ChecksWorkerDeps) {
     for (const [slot, key] of Object.entries(sub.files) as [FileSlot, string][]) {
       const stored = await deps.files.head(key);
       if (!stored) continue;
+      // The type the bytes show, not the one the upload named (live mode read them already; else one ranged GET).
+      const contentType = sniffImageType(bytes[slot] ?? (await deps.files.readStart(key, SNIFF_BYTES)));
       const created = Math.floor(stored.uploadedMs / 1000);
       files[slot] = fileIdFor(key);
       fileRecords.push({
@@ -100,7 +102,7 @@ export function createChecksWorker(deps: ChecksWorkerDeps) {
         session: session.id,
         slot,
         storage_key: key,
-        content_type: stored.contentType,
+        content_type: contentType,
         size: stored.size,
         created,
         expires_at: created + FILE_RETENTION_DAYS * 86400,

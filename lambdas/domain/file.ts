@@ -22,6 +22,25 @@ export const purposeOf = (slot: FileSlot) => (slot === 'selfie' ? 'selfie' : 'id
 const TYPES: Record<string, string> = { 'image/jpeg': 'jpg', 'image/png': 'png', 'image/webp': 'webp' };
 export const fileTypeOf = (contentType: string | undefined) => (contentType ? (TYPES[contentType] ?? null) : null);
 
+/** Bytes sniffImageType needs from the start of a file. */
+export const SNIFF_BYTES = 12;
+const startsWith = (b: Uint8Array, at: number, sig: number[]) => sig.every((v, i) => b[at + i] === v);
+const ascii = (s: string) => [...s].map((c) => c.charCodeAt(0));
+
+/**
+ * The image type a file's first bytes show (JPEG, PNG or WebP signature), or
+ * undefined. The content type an upload named is only what the browser (or
+ * any holder of the page link) said: a file record takes this instead, so a
+ * PDF sent as image/jpeg is not labelled `jpg`.
+ */
+export function sniffImageType(start: Uint8Array | undefined): 'image/jpeg' | 'image/png' | 'image/webp' | undefined {
+  if (!start) return undefined;
+  if (startsWith(start, 0, [0xff, 0xd8, 0xff])) return 'image/jpeg';
+  if (startsWith(start, 0, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'image/png';
+  if (startsWith(start, 0, ascii('RIFF')) && startsWith(start, 8, ascii('WEBP'))) return 'image/webp';
+  return undefined;
+}
+
 /** One uploaded image, recorded when the checks that read it end. */
 export interface FileRecord {
   id: string;
@@ -31,6 +50,7 @@ export interface FileRecord {
   slot: FileSlot;
   /** Where the bytes are (lambdas/store/file-store.ts fileKey): never shown. */
   storage_key: string;
+  /** The image type the stored bytes start with (sniffImageType), not the one the upload named; undefined: none of ours. */
   content_type: string | undefined;
   size: number;
   /** Upload time, unix seconds. */

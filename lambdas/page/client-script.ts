@@ -6,7 +6,11 @@
  *   applied), drawn on a canvas at most PHOTO_MAX_SIDE px on its longest side
  *   and re-encoded as JPEG at PHOTO_QUALITY. Re-encoding writes no metadata,
  *   so EXIF (GPS included) never leaves the device. A file the browser cannot
- *   decode is sent as it is, and storage's 10 MB cap still applies to it.
+ *   decode (a PDF, a text, a damaged JPEG, a HEIC this browser cannot read)
+ *   gets error_not_image on its photo at once, is never uploaded, and stops
+ *   the submission until another is chosen. A decoded picture the canvas
+ *   cannot re-encode is sent as it is if it is JPEG, PNG or WebP (storage's
+ *   10 MB cap still applies).
  * - A preview with "Retake" replaces the file input once a photo is ready.
  * - On submit, each photo not yet stored is uploaded with its presigned POST
  *   by XMLHttpRequest, whose upload progress drives a <progress> bar. A
@@ -41,7 +45,7 @@ var slots=[];
 Array.prototype.forEach.call(form.querySelectorAll('.photo'),function(box){
   var s={name:box.dataset.slot,label:box.dataset.label,input:box.querySelector('input[type=file]'),preview:box.querySelector('.preview'),
     img:box.querySelector('.preview img'),progress:box.querySelector('progress'),error:box.querySelector('.slot-error'),retry:box.querySelector('.retry'),
-    blob:null,type:null,uploaded:false,ready:Promise.resolve(),url:null,up:null};
+    blob:null,type:null,uploaded:false,ready:Promise.resolve(),url:null,up:null,bad:null};
   slots.push(s);
   s.input.addEventListener('change',function(){s.ready=prepare(s);});
   box.querySelector('.retake').addEventListener('click',function(){s.input.click();});
@@ -51,8 +55,7 @@ function setError(s,text){
   s.error.textContent=text||'';s.error.hidden=!text;
   if(text)s.input.setAttribute('aria-describedby',s.error.id);else s.input.removeAttribute('aria-describedby');
 }
-async function shrink(file){
-  var bmp=await createImageBitmap(file,{imageOrientation:'from-image'});
+async function shrink(bmp){
   var k=Math.min(1,MAX_SIDE/Math.max(bmp.width,bmp.height));
   var w=Math.max(1,Math.round(bmp.width*k)),h=Math.max(1,Math.round(bmp.height*k));
   var c=document.createElement('canvas');c.width=w;c.height=h;
@@ -63,24 +66,31 @@ async function shrink(file){
   if(!blob)throw new Error('encode');
   return blob;
 }
+function notImage(s){
+  // Not a picture this browser can read (a PDF, a text, a damaged or HEIC file): said at once, never uploaded.
+  var m=t('error_not_image',{photo:s.label});
+  s.bad=m;s.blob=null;s.preview.hidden=true;s.input.hidden=false;say('');setError(s,m);shout(m);
+}
 async function prepare(s){
   var f=s.input.files&&s.input.files[0];
-  s.uploaded=false;s.blob=null;setError(s,'');s.retry.hidden=true;s.progress.hidden=true;
+  s.uploaded=false;s.blob=null;s.bad=null;setError(s,'');s.retry.hidden=true;s.progress.hidden=true;
   if(s.url){URL.revokeObjectURL(s.url);s.url=null;}
   if(!f){s.preview.hidden=true;s.input.hidden=false;return;}
   say(t('status_preparing',{photo:s.label}));
+  var bmp;
+  try{bmp=await createImageBitmap(f,{imageOrientation:'from-image'});}catch(e){notImage(s);return;}
   try{
-    s.blob=await shrink(f);s.type='image/jpeg';
-    s.url=URL.createObjectURL(s.blob);s.img.src=s.url;
-    var hadFocus=document.activeElement===s.input;
-    s.preview.hidden=false;s.input.hidden=true;
-    if(hadFocus)s.preview.querySelector('button').focus();
-    say(t('status_ready',{photo:s.label}));
+    s.blob=await shrink(bmp);s.type='image/jpeg';
   }catch(e){
-    // Not a picture this browser can read: send it as it is; storage and the checks decide.
-    s.blob=f;s.type=/^image\\/(jpeg|png|webp)$/.test(f.type)?f.type:'image/jpeg';
-    s.preview.hidden=true;s.input.hidden=false;say('');
+    // Read, but not re-encoded here (a canvas too large for this device): sent as it is if it is of a type storage takes.
+    if(!/^image\\/(jpeg|png|webp)$/.test(f.type)){notImage(s);return;}
+    s.blob=f;s.type=f.type;
   }
+  s.url=URL.createObjectURL(s.blob);s.img.src=s.url;
+  var hadFocus=document.activeElement===s.input;
+  s.preview.hidden=false;s.input.hidden=true;
+  if(hadFocus)s.preview.querySelector('button').focus();
+  say(t('status_ready',{photo:s.label}));
 }
 function post(u,s){
   return new Promise(function(resolve){
@@ -149,6 +159,10 @@ var busy=false;
 form.addEventListener('submit',async function(ev){
   ev.preventDefault();if(busy)return;busy=true;form.setAttribute('aria-busy','true');
   try{
+    await Promise.all(slots.map(function(s){return s.ready;}));
+    // A picked file that is not a picture is not silently left out: the person chooses another first.
+    var bad=slots.filter(function(s){return s.bad;});
+    if(bad.length){shout(bad[0].bad);bad[0].input.focus();return;}
     if(!(await upload(slots)))return;
     var data=new URLSearchParams();
     slots.forEach(function(s){if(s.uploaded)data.append('uploaded[]',s.name);});

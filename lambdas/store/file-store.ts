@@ -105,6 +105,17 @@ export class FileStore {
     );
   }
 
+  /** The first `n` bytes of a stored file (one ranged GET), or undefined when there is none. */
+  async readStart(key: string, n: number): Promise<Uint8Array | undefined> {
+    try {
+      const r = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=0-${n - 1}` }));
+      return (await r.Body?.transformToByteArray())?.subarray(0, n);
+    } catch (err) {
+      if ((err as { name?: string }).name === 'NoSuchKey') return undefined;
+      throw err;
+    }
+  }
+
   /** The bytes of an uploaded file, or undefined when it is missing or too large. */
   async read(key: string): Promise<Uint8Array | undefined> {
     try {

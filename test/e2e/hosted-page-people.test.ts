@@ -474,6 +474,66 @@ describe('upload errors and accessibility', () => {
     expect((await settledSession(svc, s.id)).status).toBe('verified');
   });
 
+  it('a file that is not a picture (PDF, text, damaged JPEG, HEIC) is refused on its photo at once and never uploaded', { timeout: 120_000 }, async () => {
+    const s = await newSession('type=document&options[document][allowed_types][]=passport');
+    await withContext({ ...DESKTOP, ...GERMAN }, async (page) => {
+      await page.goto(s.url);
+      const storage = new URL(svc.s3.endpoint).origin;
+      const sent: string[] = []; // upload URLs asked for, and POSTs to storage
+      page.on('request', (r) => {
+        if (r.method() !== 'POST') return;
+        if (r.url().startsWith(storage)) sent.push('storage');
+        else if (new URL(r.url()).pathname.endsWith('/uploads')) sent.push('uploads');
+      });
+      const front = page.getByLabel('Foto der Vorderseite', { exact: true });
+      const error = page.locator('#document_front-error');
+      const NOT_IMAGE = 'Foto der Vorderseite konnte nicht als Bild gelesen werden. Wählen Sie ein Foto im Format JPEG, PNG oder WebP.';
+      const heic = Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypheic\0\0\0\0mif1heic', 'latin1'), Buffer.alloc(200, 7)]);
+      const damaged = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10]), Buffer.from('JFIF\0'), Buffer.alloc(500, 0x5a)]);
+      for (const file of [
+        { name: 'scan.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n') },
+        { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a photo') },
+        { name: 'IMG_0001.jpg', mimeType: 'image/jpeg', buffer: damaged },
+        { name: 'IMG_0002.heic', mimeType: 'image/heic', buffer: heic },
+      ]) {
+        // Another file first, so each bad one is a change of its own.
+        await front.setInputFiles({ name: 'ok.png', mimeType: 'image/png', buffer: PNG_1X1 });
+        await page.getByRole('img', { name: 'Vorschau: Foto der Vorderseite' }).waitFor();
+        await page.getByRole('button', { name: 'Neu aufnehmen: Foto der Vorderseite' }).waitFor();
+        const chooser = page.waitForEvent('filechooser');
+        await page.getByRole('button', { name: 'Neu aufnehmen: Foto der Vorderseite' }).click();
+        await (await chooser).setFiles(file);
+        // At once, on that photo (the input describes itself by it) and in the alert; no preview.
+        await error.waitFor({ state: 'visible' });
+        expect(await error.textContent(), file.name).toBe(NOT_IMAGE);
+        expect(await front.getAttribute('aria-describedby')).toBe('document_front-error');
+        await page.locator('#alert').getByText(NOT_IMAGE).waitFor();
+        expect(await page.getByRole('img', { name: 'Vorschau: Foto der Vorderseite' }).isVisible()).toBe(false);
+        expect(await front.isVisible()).toBe(true);
+      }
+      expect(await axeViolations(page)).toEqual([]); // not a picture
+      // Submitting does not leave the photo out silently: the error again, the focus on the photo, nothing sent.
+      await page.getByLabel('Verifizierung erfolgreich').check();
+      await page.getByRole('button', { name: 'Absenden' }).click();
+      await page.waitForFunction(() => document.activeElement?.id === 'document_front');
+      expect(await page.locator('#alert').textContent()).toBe(NOT_IMAGE);
+      expect(sent).toEqual([]);
+      expect((await svc.call('GET', `${SESSIONS}/${s.id}`)).body.status).toBe('requires_input');
+
+      // A picture then goes through as usual.
+      await front.setInputFiles({ name: 'ok.png', mimeType: 'image/png', buffer: PNG_1X1 });
+      await page.getByRole('img', { name: 'Vorschau: Foto der Vorderseite' }).waitFor();
+      expect(await error.isVisible()).toBe(false);
+      await page.getByRole('button', { name: 'Absenden' }).click();
+      await page.getByRole('status').getByText('Ihre Angaben wurden übermittelt').waitFor();
+      expect(sent).toEqual(['uploads', 'storage']);
+    });
+    const done = await settledSession(svc, s.id);
+    expect(done.status).toBe('verified');
+    const file = (await svc.call('GET', `/v1/files/${done.last_verification_report.document.files[0]}`)).body;
+    expect(file.type).toBe('jpg'); // re-encoded on the device
+  });
+
   it('keyboard only, in English: Tab to each control, Space opens the photo chooser, Enter submits; focus is always visible', { timeout: 120_000 }, async () => {
     const s = await newSession('type=document&options[document][allowed_types][]=passport');
     await withContext({ ...DESKTOP, bypassCSP: true }, async (page) => {

@@ -49,17 +49,38 @@ describe('the hosted verification page in Chromium', () => {
     await page.close();
   });
 
-  it('a photo over 10 MB is refused by storage, the page says so, and a smaller one then goes through', { timeout: 90_000 }, async () => {
+  it('a file of 10 MB + 1 that is no picture is refused before any upload; storage’s EntityTooLarge is shown; a smaller photo then goes through', { timeout: 90_000 }, async () => {
     const s = (await svc.call('POST', SESSIONS, 'type=document&options[document][allowed_types][]=passport')).body;
     const page = await browser.newPage();
+    const storage = new URL(svc.s3.endpoint).origin;
+    const posts: string[] = [];
+    page.on('request', (r) => r.method() === 'POST' && r.url().startsWith(storage) && posts.push(r.url()));
     await page.goto(s.url);
     await page.getByLabel('Photo of the front', { exact: true }).setInputFiles({ name: 'huge.png', mimeType: 'image/png', buffer: Buffer.alloc(MAX_FILE_BYTES + 1) });
+    await page.locator('#document_front-error').getByText('Photo of the front could not be read as a picture').waitFor();
+    expect(posts).toEqual([]);
+
+    // A picture re-encoded on the device stays far below 10 MB; what storage says to a larger one (S3's
+    // EntityTooLarge, test/integration/uploads.test.ts) is answered here in its place, once.
+    let refuse = true;
+    await page.route(`${storage}/**`, (route) => {
+      if (!refuse || route.request().method() !== 'POST') return route.continue();
+      refuse = false;
+      return route.fulfill({
+        status: 400,
+        headers: { 'access-control-allow-origin': '*', 'content-type': 'application/xml' },
+        body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>EntityTooLarge</Code><Message>Your proposed upload exceeds the maximum allowed size</Message></Error>`,
+      });
+    });
+    await page.getByLabel('Photo of the front', { exact: true }).setInputFiles({ name: 'front.png', mimeType: 'image/png', buffer: PNG });
+    await page.getByRole('img', { name: 'Preview: Photo of the front' }).waitFor();
     await page.getByLabel('Verification success').check();
     await page.getByRole('button', { name: 'Submit' }).click();
     await page.getByRole('alert').getByText('Photo of the front is larger than 10 MB').waitFor();
     expect(await page.getByRole('button', { name: 'Submit' }).isEnabled()).toBe(true);
     expect((await svc.call('GET', `${SESSIONS}/${s.id}`)).body.status).toBe('requires_input');
 
+    await page.getByRole('button', { name: 'Retake: Photo of the front' }).waitFor();
     await page.getByLabel('Photo of the front', { exact: true }).setInputFiles({ name: 'front.png', mimeType: 'image/png', buffer: PNG });
     await page.getByRole('button', { name: 'Submit' }).click();
     await page.getByText('Your information was submitted').waitFor();

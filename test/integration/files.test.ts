@@ -103,6 +103,25 @@ describe('Files API for the images of a verification', () => {
     }
   });
 
+  it('the type comes from the stored bytes, not the content type the upload named: a PDF sent as image/jpeg has none', async () => {
+    const s = (await svc.call('POST', SESSIONS, 'type=document&options[document][require_matching_selfie]=true')).body;
+    const PDF = Buffer.from('%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n');
+    // A PNG named as JPEG is a PNG.
+    await upload(s.url, { document_front: { type: 'image/jpeg', bytes: PDF }, selfie: { type: 'image/jpeg', bytes: PNG } });
+    const submitted = await fetch(`${s.url}/submit`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: 'uploaded[]=document_front&uploaded[]=selfie&test_outcome=verified',
+    });
+    expect(submitted.status).toBe(200);
+    const done = await until('verified', () => svc.call('GET', `${SESSIONS}/${s.id}?expand[]=last_verification_report`), (r) => r.body.status === 'verified');
+    const report = done.body.last_verification_report;
+    const pdf = await svc.call('GET', `/v1/files/${report.document.files[0]}`);
+    expectShape('file', pdf.body);
+    expect(pdf.body).toMatchObject({ type: null, filename: 'document_front', size: PDF.length });
+    expect((await svc.call('GET', `/v1/files/${report.selfie.selfie}`)).body).toMatchObject({ type: 'png', filename: 'selfie.png' });
+  });
+
   it('/contents redirects to a short-lived download of the same bytes', async () => {
     for (const [id, bytes] of [
       [front, PNG],
