@@ -12,7 +12,7 @@ import { createFlow, listFlows, retrieveFlow } from './flows.js';
 import { WEBHOOK_ROUTES, type WebhookRouteDeps } from './webhooks.js';
 import { type ReportDeps, listReports, retrieveReport } from './reports.js';
 import { type FileDeps, createFileLink, fileContents, followFileLink, retrieveFile, retrieveFileLink } from './files.js';
-import { type VerifyDeps, createUploads, pageRequest, showPage, submitWithClientSecret, submitWithUrlToken } from './verify.js';
+import { type VerifyDeps, createUploads, pageRequest, showPage, strayPageLink, submitWithClientSecret, submitWithUrlToken } from './verify.js';
 import { type SettingsDeps, retrieveSettings, updateSettings } from './settings.js';
 import { type HttpRequest, type HttpResponse, bodyParams, errorResponse, maskPath, queryParams, requestFromEvent, toResult } from './http.js';
 import { errorForLog, logger, observe, recordMetric, withMetricsFlushed } from '../observability/powertools.js';
@@ -144,6 +144,8 @@ async function route(deps: ApiDeps, req: HttpRequest, seen: { scope?: Scope }): 
     const m = r.method === req.method ? r.pattern.exec(req.path) : null;
     if (m) return r.handler(deps, req, m, nowMs);
   }
+  // A browser opening a hosted-page link that is not one (trailing punctuation from a chat, no token): a page, not JSON.
+  if (req.method === 'GET' && /^\/verify(\/|$)/.test(req.path)) return strayPageLink(req.path, req.rawQuery, pageRequest(req));
   let match: { route: Route; id: string } | undefined;
   let pathKnown = false;
   for (const r of ROUTES) {

@@ -162,6 +162,27 @@ export async function showPage(
   }
 }
 
+/**
+ * A page link as a chat or mail client may leave it: the token followed by
+ * punctuation that was not part of it (`.`, `)`, `/`, a quote, ...), raw or
+ * percent-encoded. Tokens are letters and digits only, so nothing is guessed.
+ */
+const LINK_WITH_TRAILING = /^\/verify\/(vs_[0-9A-Za-z]+)\/([0-9A-Za-z]+)(?:[.,;:!)\]}>'"*/]|%2[27E9]|%3[BE]|%5D|%7D)+$/i;
+
+/**
+ * A GET of a /verify/ path that is not a page: a link with trailing
+ * punctuation is redirected to its page (the query, `?locale=`, kept); any
+ * other (no token, a stray segment) gets the "link not valid" page in the
+ * person's language rather than the API's English JSON 404.
+ */
+export function strayPageLink(path: string, rawQuery: string, req: PageRequest = {}): HttpResponse {
+  const m = LINK_WITH_TRAILING.exec(path);
+  const nonce = newNonce();
+  const headers = { ...PAGE_HEADERS(nonce, ''), 'content-language': localeOf(req), vary: 'Accept-Language' };
+  if (m) return { status: 302, body: null, headers: { ...headers, location: `/verify/${m[1]}/${m[2]}${rawQuery ? `?${rawQuery}` : ''}` }, html: '' };
+  return { status: 404, body: null, headers, html: messagePage({ locale: localeOf(req), nonce }, 'invalid') };
+}
+
 const UPLOAD_PARAMS = obj({
   files: obj(Object.fromEntries(FILE_SLOTS.map((slot) => [slot, oneOf(ALLOWED_CONTENT_TYPES)]))),
 });

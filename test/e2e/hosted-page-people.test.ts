@@ -277,6 +277,43 @@ describe('the page in the person’s language', () => {
   });
 });
 
+describe('links as people paste them', () => {
+  it('a link with trailing punctuation (from a chat) opens its page; a /verify/ link without a token says “link not valid” in German, not JSON', async () => {
+    const s = await newSession('type=document');
+    const origin = new URL(s.url).origin;
+    await withContext({ ...PIXEL_7, ...GERMAN }, async (page) => {
+      for (const tail of ['.', ')', '/', ').', ',', '%22', "'"]) {
+        const res = await page.goto(`${s.url}${tail}`);
+        expect(page.url(), tail).toBe(s.url);
+        expect(res!.status(), tail).toBe(200);
+        expect(await page.locator('h1').textContent()).toBe('Bestätigen Sie Ihre Identität');
+      }
+      // The language asked for stays.
+      await page.goto(`${s.url}).?locale=fr`);
+      expect(page.url()).toBe(`${s.url}?locale=fr`);
+      expect(await page.getAttribute('html', 'lang')).toBe('fr');
+      for (const path of ['/verify', '/verify/', `/verify/${s.id}`, `/verify/${s.id}/`, `/verify/${s.id}.`, `${new URL(s.url).pathname}/nothing`]) {
+        const res = await page.goto(origin + path);
+        expect(res!.status(), path).toBe(404);
+        expect(res!.headers()['content-type'], path).toMatch(/^text\/html/);
+        expect(await page.locator('h1').textContent(), path).toBe('Link ungültig');
+        expect(await page.getAttribute('html', 'lang')).toBe('de');
+      }
+      expect(await page.locator('p').textContent()).toBe('Dieser Verifizierungslink ist ungültig. Fordern Sie einen neuen an.');
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(412);
+      expect(await axeViolations(page)).toEqual([]); // link not valid
+    });
+    // The merchants' API is unchanged: a path it does not know is still its JSON 404.
+    const api = await svc.call('GET', `${SESSIONS}/${s.id}/nothing`);
+    expect(api.status).toBe(404);
+    expect(api.body.error.message).toContain('Unrecognized request URL');
+    // And the page's own POST routes answer as before.
+    const post = await fetch(`${s.url}./submit`, { method: 'POST', headers: { accept: 'application/json' }, body: '' });
+    expect(post.status).toBe(404);
+    expect(((await post.json()) as any).error.message).toContain('Unrecognized request URL');
+  });
+});
+
 describe('on a phone (Pixel 7, touch)', () => {
   it('a 12-megapixel photo with GPS is previewed, retaken, downscaled to under 1.5 MB without EXIF, and verified', { timeout: 180_000 }, async () => {
     const s = await newSession('type=document&options[document][allowed_types][]=id_card');
