@@ -62,6 +62,18 @@ const download = async (url: string) => {
   return { status: res.status, bytes: Buffer.from(await res.arrayBuffer()) };
 };
 
+/** Submits a session's uploaded front and selfie with a chosen success; its report once verified. */
+async function submitVerified(s: { id: string; url: string }) {
+  const submitted = await fetch(`${s.url}/submit`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body: 'uploaded[]=document_front&uploaded[]=selfie&test_outcome=verified',
+  });
+  expect(submitted.status).toBe(200);
+  const done = await until('verified', () => svc.call('GET', `${SESSIONS}/${s.id}?expand[]=last_verification_report`), (r) => r.body.status === 'verified');
+  return done.body.last_verification_report;
+}
+
 describe('Files API for the images of a verification', () => {
   let sessionId: string;
   let front: string;
@@ -73,14 +85,7 @@ describe('Files API for the images of a verification', () => {
     const s = (await svc.call('POST', SESSIONS, 'type=document&options[document][require_matching_selfie]=true')).body;
     sessionId = s.id;
     await upload(s.url, { document_front: { type: 'image/png', bytes: PNG }, selfie: { type: 'image/jpeg', bytes: JPEG } });
-    const submitted = await fetch(`${s.url}/submit`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      body: 'uploaded[]=document_front&uploaded[]=selfie&test_outcome=verified',
-    });
-    expect(submitted.status).toBe(200);
-    const done = await until('verified', () => svc.call('GET', `${SESSIONS}/${s.id}?expand[]=last_verification_report`), (r) => r.body.status === 'verified');
-    const report = done.body.last_verification_report;
+    const report = await submitVerified(s);
     expect(report.document.files).toHaveLength(1);
     [front] = report.document.files;
     expect(report.selfie.document).toBe(front);
@@ -108,14 +113,7 @@ describe('Files API for the images of a verification', () => {
     const PDF = Buffer.from('%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n');
     // A PNG named as JPEG is a PNG.
     await upload(s.url, { document_front: { type: 'image/jpeg', bytes: PDF }, selfie: { type: 'image/jpeg', bytes: PNG } });
-    const submitted = await fetch(`${s.url}/submit`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      body: 'uploaded[]=document_front&uploaded[]=selfie&test_outcome=verified',
-    });
-    expect(submitted.status).toBe(200);
-    const done = await until('verified', () => svc.call('GET', `${SESSIONS}/${s.id}?expand[]=last_verification_report`), (r) => r.body.status === 'verified');
-    const report = done.body.last_verification_report;
+    const report = await submitVerified(s);
     const pdf = await svc.call('GET', `/v1/files/${report.document.files[0]}`);
     expectShape('file', pdf.body);
     expect(pdf.body).toMatchObject({ type: null, filename: 'document_front', size: PDF.length });
