@@ -80,7 +80,7 @@ function forkBench(script: string, args: string[], extraEnv: Record<string, stri
  * The API handler's own CPU per call, create and retrieve, in milliseconds
  * (bin/bench-handler.ts): the handler as deployed, fed the local adapter's
  * event, DynamoDB answered from memory, so neither the SDK nor node:http nor
- * a wait is in it. After `warmup` calls of each, over `n` calls of each.
+ * a wait is in it. After `warmup` calls of each, over 5 x `n` calls of each.
  */
 export function measureHandlerCpu(opts: { createForm: string; warmup: number; n: number }): Promise<{ create: number; retrieve: number }> {
   const child = forkBench('bench-handler.ts', [], {

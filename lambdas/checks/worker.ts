@@ -92,7 +92,14 @@ export function createChecksWorker(deps: ChecksWorkerDeps) {
       const stored = await deps.files.head(key);
       if (!stored) continue;
       // The type the bytes show, not the one the upload named (live mode read them already; else one ranged GET).
-      const contentType = sniffImageType(bytes[slot] ?? (await deps.files.readStart(key, SNIFF_BYTES)));
+      // The read only labels the file: if storage fails it, the file is recorded without a type, the checks stand.
+      const start =
+        bytes[slot] ??
+        (await deps.files.readStart(key, SNIFF_BYTES).catch((err: unknown) => {
+          log(JSON.stringify({ level: 'warn', message: 'could not read the start of an uploaded file; recorded without a type', session: session.id, slot, error: String(err) }));
+          return undefined;
+        }));
+      const contentType = sniffImageType(start);
       const created = Math.floor(stored.uploadedMs / 1000);
       files[slot] = fileIdFor(key);
       fileRecords.push({

@@ -128,7 +128,10 @@ const SINGLE_VALUE_KINDS: ReadonlySet<Schema['kind']> = new Set(['string', 'url'
 
 function parseValue(schema: Schema, value: unknown, param: string): unknown {
   if (Array.isArray(value) && SINGLE_VALUE_KINDS.has(schema.kind))
-    throw invalidRequest(`Invalid ${param}: it takes one value, and was sent ${value.length} times (or with [] after its name).`, { param });
+    throw invalidRequest(
+      `Invalid ${param}: it takes one value, and was sent ${value.length === 1 ? 'as a list' : `${value.length} times`} (or with [] after its name).`,
+      { param },
+    );
   switch (schema.kind) {
     case 'string': {
       if (typeof value !== 'string') throw invalidRequest(`Invalid ${param}: must be a string, got ${describe(value)}.`, { param });

@@ -78,13 +78,19 @@ async function prepare(s){
   if(!f){s.preview.hidden=true;s.input.hidden=false;return;}
   say(t('status_preparing',{photo:s.label}));
   var bmp;
-  try{bmp=await createImageBitmap(f,{imageOrientation:'from-image'});}catch(e){notImage(s);return;}
-  try{
-    s.blob=await shrink(bmp);s.type='image/jpeg';
-  }catch(e){
-    // Read, but not re-encoded here (a canvas too large for this device): sent as it is if it is of a type storage takes.
+  if(typeof createImageBitmap!=='function'){
+    // A browser that cannot decode here (an older Safari): sent as it is if it is of a type storage takes.
     if(!/^image\\/(jpeg|png|webp)$/.test(f.type)){notImage(s);return;}
     s.blob=f;s.type=f.type;
+  }else{
+    try{bmp=await createImageBitmap(f,{imageOrientation:'from-image'});}catch(e){notImage(s);return;}
+    try{
+      s.blob=await shrink(bmp);s.type='image/jpeg';
+    }catch(e){
+      // Read, but not re-encoded here (a canvas too large for this device): sent as it is if it is of a type storage takes.
+      if(!/^image\\/(jpeg|png|webp)$/.test(f.type)){notImage(s);return;}
+      s.blob=f;s.type=f.type;
+    }
   }
   s.url=URL.createObjectURL(s.blob);s.img.src=s.url;
   var hadFocus=document.activeElement===s.input;
@@ -107,7 +113,8 @@ async function upload(list){
   list=list.filter(function(s){return s.blob&&!s.uploaded;});
   if(!list.length)return true;
   // Upload URLs only for slots without a usable one: a retry reuses the slot's URL.
-  var now=performance.now();
+  // The wall clock: performance.now() may stand still while a phone sleeps, and the URL's expiry does not.
+  var now=Date.now();
   var need=list.filter(function(s){return !(s.up&&s.up.type===s.type&&now-s.up.at<URL_LIFE_MS);});
   if(need.length){
     var ask=new URLSearchParams();need.forEach(function(s){ask.append('files['+s.name+']',s.type);});

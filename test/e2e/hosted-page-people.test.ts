@@ -571,6 +571,28 @@ describe('upload errors and accessibility', () => {
     expect(file.type).toBe('jpg'); // re-encoded on the device
   });
 
+  it('a browser that cannot decode photos (no createImageBitmap) sends a PNG as it is and still refuses a PDF', { timeout: 120_000 }, async () => {
+    const s = await newSession('type=document&options[document][allowed_types][]=passport');
+    await withContext({ ...DESKTOP, ...GERMAN }, async (page) => {
+      await page.addInitScript(() => {
+        delete (globalThis as { createImageBitmap?: unknown }).createImageBitmap;
+      });
+      await page.goto(s.url);
+      const front = page.getByLabel('Foto der Vorderseite', { exact: true });
+      await front.setInputFiles({ name: 'scan.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4\n%%EOF\n') });
+      await page.locator('#document_front-error').getByText('konnte nicht als Bild gelesen werden', { exact: false }).waitFor();
+      await front.setInputFiles({ name: 'ok.png', mimeType: 'image/png', buffer: PNG_1X1 });
+      await page.getByRole('img', { name: 'Vorschau: Foto der Vorderseite' }).waitFor();
+      await page.getByLabel('Verifizierung erfolgreich').check();
+      await page.getByRole('button', { name: 'Absenden' }).click();
+      await page.getByRole('status').getByText('Ihre Angaben wurden übermittelt').waitFor();
+    });
+    const done = await settledSession(svc, s.id);
+    expect(done.status).toBe('verified');
+    const file = (await svc.call('GET', `/v1/files/${done.last_verification_report.document.files[0]}`)).body;
+    expect(file.type).toBe('png'); // sent as it was: not re-encoded on the device
+  });
+
   it('keyboard only, in English: Tab to each control, Space opens the photo chooser, Enter submits; focus is always visible', { timeout: 120_000 }, async () => {
     const s = await newSession('type=document&options[document][allowed_types][]=passport');
     await withContext({ ...DESKTOP, bypassCSP: true }, async (page) => {

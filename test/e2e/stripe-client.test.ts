@@ -44,7 +44,7 @@ beforeAll(async () => {
     cwd: root,
     env: { ...process.env, PORT: String(port), LOCAL_SECRET_KEY: secretKey },
     stdio: ['ignore', 'pipe', 'pipe'],
-    // Its own process group: npm runs node, which runs Java (DynamoDB Local); teardown stops them all.
+    // Its own process group: npm runs node, which runs Java (DynamoDB Local, in a group of its own, ending with node); teardown stops them all.
     detached: true,
   });
   process.once('exit', stopGroup);

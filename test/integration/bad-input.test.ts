@@ -124,6 +124,9 @@ describe('input found by the audit', () => {
       expect(r.body.error).toMatchObject({ type: 'invalid_request_error', param });
       expect(r.body.error.message).toBe(`Invalid ${param}: it takes one value, and was sent 2 times (or with [] after its name).`);
     }
+    const listed = await svc.call('POST', SESSIONS, 'type[0]=document');
+    expect(listed.status).toBe(400);
+    expect(listed.body.error.message).toBe('Invalid type: it takes one value, and was sent as a list (or with [] after its name).');
     expect(await sessionCount()).toBe(before);
   });
 });

@@ -313,4 +313,38 @@ describe('the checks worker under faults', () => {
     await worker({ Records: [message(id)] });
     expect((await store.get(scope, id))!.version).toBe(after.version);
   });
+
+  it('storage failing the read that labels a file does not fail the checks: the file is recorded without a type', async () => {
+    const { id, rec } = await submitted();
+    const { transition } = await import('../../lambdas/domain/session.js');
+    const key = `${svc.account}/test/${id}/1/document_front`;
+    const next = transition(rec, 'submit', { updated_ms: Date.now(), last_request: null }, (n) => {
+      n.attempt += 1;
+      n.submission = { submitted_ms: Date.now() - 60_000, document_type: 'passport', files: { document_front: key }, id_number: null, test: { outcome: 'verified', delay_seconds: 0 } };
+    });
+    await store.commit(next, { action: 'submit', version: rec.version });
+    class FailingReads extends FileStore {
+      async head() {
+        return { size: 1234, contentType: 'image/jpeg', uploadedMs: Date.now() };
+      }
+      async readStart(): Promise<Uint8Array | undefined> {
+        throw Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown' });
+      }
+    }
+    const logged: string[] = [];
+    const worker = createChecksWorker({
+      sessions: store,
+      files: new FailingReads(new S3Client({ region: 'us-east-1' }), 'unused'),
+      providers: { test: new TestProvider(), live: new TestProvider() },
+      postpone: async () => {},
+      log: (line) => logged.push(line),
+    });
+    expect((await worker({ Records: [message(id)] })).batchItemFailures).toEqual([]);
+    const after = (await store.get(scope, id))!;
+    expect(after.status).toBe('verified');
+    const report = (await svc.call('GET', `/v1/identity/verification_reports/${after.last_verification_report}`)).body;
+    const file = await svc.call('GET', `/v1/files/${report.document.files[0]}`);
+    expect(file.body).toMatchObject({ type: null, size: 1234 });
+    expect(logged.some((l) => l.includes('recorded without a type'))).toBe(true);
+  });
 });

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it, vi } from 'vitest';
+import { startDynamoDbLocal } from '../../local/dynamodb.js';
 
 /**
  * `npm start` and the tests run DynamoDB Local, which accepts any signature:
@@ -58,5 +59,20 @@ describe('DynamoDB Local under npm start and the tests', () => {
     starter.kill('SIGKILL');
     for (let i = 0; i < 100 && (await accepts('127.0.0.1', port)); i++) await new Promise((r) => setTimeout(r, 100));
     expect(await accepts('127.0.0.1', port)).toBe(false);
+  }, 90_000);
+
+  it('a start that fails (its port taken) is an error, never a start on every interface instead', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as { port: number }).port;
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      await expect(startDynamoDbLocal({ port })).rejects.toThrow(/DynamoDB Local exited during start-up/);
+      expect(warn).not.toHaveBeenCalled();
+      for (const address of otherAddresses) expect(await accepts(address, port), address).toBe(false);
+    } finally {
+      warn.mockRestore();
+      holder.close();
+    }
   }, 90_000);
 });
