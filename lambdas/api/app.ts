@@ -128,6 +128,13 @@ const PUBLIC_ROUTES: { method: string; pattern: RegExp; handler: PublicHandler }
     pattern: new RegExp(`^${SESSIONS}/${ID}/submit$`),
     handler: (d, req, m, now) => submitWithClientSecret(d, m[1], bodyParams(req), now),
   },
+  {
+    // Last: any other GET under /verify/ is a browser opening a page link that is not one (trailing
+    // punctuation from a chat, no token): a page in the person's language, not the API's JSON 404.
+    method: 'GET',
+    pattern: /^\/verify(\/|$)/,
+    handler: async (_d, req) => strayPageLink(req.path, req.rawQuery, pageRequest(req)),
+  },
 ];
 
 function decodedSegment(segment: string): string | undefined {
@@ -144,8 +151,6 @@ async function route(deps: ApiDeps, req: HttpRequest, seen: { scope?: Scope }): 
     const m = r.method === req.method ? r.pattern.exec(req.path) : null;
     if (m) return r.handler(deps, req, m, nowMs);
   }
-  // A browser opening a hosted-page link that is not one (trailing punctuation from a chat, no token): a page, not JSON.
-  if (req.method === 'GET' && /^\/verify(\/|$)/.test(req.path)) return strayPageLink(req.path, req.rawQuery, pageRequest(req));
   let match: { route: Route; id: string } | undefined;
   let pathKnown = false;
   for (const r of ROUTES) {

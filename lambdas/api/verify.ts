@@ -44,6 +44,13 @@ const PAGE_HEADERS = (nonce: string, connectSrc: string) => ({
   'cache-control': 'no-store',
 });
 
+/** The headers of a page in the language the request negotiated (PageRequest: ?locale=, Accept-Language). */
+const negotiatedPageHeaders = (nonce: string, connectSrc: string, req: PageRequest) => ({
+  ...PAGE_HEADERS(nonce, connectSrc),
+  'content-language': localeOf(req),
+  vary: 'Accept-Language',
+});
+
 /** Why a token does not open the session: a page of the catalogue for the user, English for the API. */
 class NotUsable extends ApiError {
   constructor(
@@ -149,7 +156,7 @@ export async function showPage(
   req: PageRequest = {},
 ): Promise<HttpResponse> {
   const nonce = newNonce();
-  const headers = { ...PAGE_HEADERS(nonce, uploadOrigin), 'content-language': localeOf(req), vary: 'Accept-Language' };
+  const headers = negotiatedPageHeaders(nonce, uploadOrigin, req);
   const base = `/verify/${id}/${token}`;
   const ctx: PageContext = { locale: localeOf(req), nonce, selfPath: base };
   try {
@@ -178,7 +185,7 @@ const LINK_WITH_TRAILING = /^\/verify\/(vs_[0-9A-Za-z]+)\/([0-9A-Za-z]+)(?:[.,;:
 export function strayPageLink(path: string, rawQuery: string, req: PageRequest = {}): HttpResponse {
   const m = LINK_WITH_TRAILING.exec(path);
   const nonce = newNonce();
-  const headers = { ...PAGE_HEADERS(nonce, ''), 'content-language': localeOf(req), vary: 'Accept-Language' };
+  const headers = negotiatedPageHeaders(nonce, '', req);
   if (m) return { status: 302, body: null, headers: { ...headers, location: `/verify/${m[1]}/${m[2]}${rawQuery ? `?${rawQuery}` : ''}` }, html: '' };
   return { status: 404, body: null, headers, html: messagePage({ locale: localeOf(req), nonce }, 'invalid') };
 }

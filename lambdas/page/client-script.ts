@@ -26,7 +26,7 @@
  * - Words come from the page's catalogue (#page-strings); status goes to a
  *   polite live region, errors to an alert region.
  */
-import { UPLOAD_URL_SECONDS } from '../store/file-store.js';
+import { ALLOWED_CONTENT_TYPES, UPLOAD_URL_SECONDS } from '../store/file-store.js';
 
 export const PHOTO_MAX_SIDE = 2000;
 export const PHOTO_QUALITY = 0.85;
@@ -35,12 +35,13 @@ export const URL_MARGIN_SECONDS = 60;
 
 export const PAGE_SCRIPT = `
 (function(){
-var MAX_SIDE=${PHOTO_MAX_SIDE},QUALITY=${PHOTO_QUALITY},URL_LIFE_MS=${(UPLOAD_URL_SECONDS - URL_MARGIN_SECONDS) * 1000};
+var MAX_SIDE=${PHOTO_MAX_SIDE},QUALITY=${PHOTO_QUALITY},URL_LIFE_MS=${(UPLOAD_URL_SECONDS - URL_MARGIN_SECONDS) * 1000},STORED_TYPES=${JSON.stringify(ALLOWED_CONTENT_TYPES)};
 var S=JSON.parse(document.getElementById('page-strings').textContent);
 function t(k,v){return S[k].replace(/\\{(\\w+)\\}/g,function(w,n){return v&&Object.prototype.hasOwnProperty.call(v,n)?v[n]:w;});}
 var form=document.getElementById('verify'),statusEl=document.getElementById('status'),alertEl=document.getElementById('alert');
 function say(text){statusEl.textContent=text;}
-function shout(text){alertEl.textContent='';setTimeout(function(){alertEl.textContent=text;},50);}
+// An alert supersedes the status line: it must not go on saying 'Uploading' beside an error.
+function shout(text){say('');alertEl.textContent='';setTimeout(function(){alertEl.textContent=text;},50);}
 var slots=[];
 Array.prototype.forEach.call(form.querySelectorAll('.photo'),function(box){
   var s={name:box.dataset.slot,label:box.dataset.label,input:box.querySelector('input[type=file]'),preview:box.querySelector('.preview'),
@@ -69,7 +70,12 @@ async function shrink(bmp){
 function notImage(s){
   // Not a picture this browser can read (a PDF, a text, a damaged or HEIC file): said at once, never uploaded.
   var m=t('error_not_image',{photo:s.label});
-  s.bad=m;s.blob=null;s.preview.hidden=true;s.input.hidden=false;say('');setError(s,m);shout(m);
+  s.bad=m;s.blob=null;s.preview.hidden=true;s.input.hidden=false;setError(s,m);shout(m);
+}
+// A photo sent as the person picked it, if it is of a type storage takes (STORED_TYPES); else it is no picture to send.
+function asIs(s,f){
+  if(STORED_TYPES.indexOf(f.type)<0){notImage(s);return false;}
+  s.blob=f;s.type=f.type;return true;
 }
 async function prepare(s){
   var f=s.input.files&&s.input.files[0];
@@ -79,17 +85,15 @@ async function prepare(s){
   say(t('status_preparing',{photo:s.label}));
   var bmp;
   if(typeof createImageBitmap!=='function'){
-    // A browser that cannot decode here (an older Safari): sent as it is if it is of a type storage takes.
-    if(!/^image\\/(jpeg|png|webp)$/.test(f.type)){notImage(s);return;}
-    s.blob=f;s.type=f.type;
+    // A browser that cannot decode here (an older Safari).
+    if(!asIs(s,f))return;
   }else{
     try{bmp=await createImageBitmap(f,{imageOrientation:'from-image'});}catch(e){notImage(s);return;}
     try{
       s.blob=await shrink(bmp);s.type='image/jpeg';
     }catch(e){
-      // Read, but not re-encoded here (a canvas too large for this device): sent as it is if it is of a type storage takes.
-      if(!/^image\\/(jpeg|png|webp)$/.test(f.type)){notImage(s);return;}
-      s.blob=f;s.type=f.type;
+      // Read, but not re-encoded here (a canvas too large for this device).
+      if(!asIs(s,f))return;
     }
   }
   s.url=URL.createObjectURL(s.blob);s.img.src=s.url;
@@ -127,9 +131,9 @@ async function upload(list){
       // No answer at all (connection lost): the same as a failed upload, for each photo.
       var lost=null;
       list.forEach(function(s){var m=t('error_upload_failed',{photo:s.label});setError(s,m);s.retry.hidden=false;lost=lost||m;});
-      say('');shout(lost);return false;
+      shout(lost);return false;
     }
-    if(!r.ok){say('');shout(out.error&&out.error.message||t('error_generic'));return false;}
+    if(!r.ok){shout(out.error&&out.error.message||t('error_generic'));return false;}
     need.forEach(function(s){s.up={type:s.type,at:now,post:out.uploads[s.name]};});
   }
   var failed=null;
@@ -140,12 +144,11 @@ async function upload(list){
     if(res.ok){s.uploaded=true;s.progress.value=100;say(t('status_uploaded',{photo:s.label}));continue;}
     // Refused by storage (an expired or unusable policy): the next try asks for a new URL.
     if(res.status===403)s.up=null;
-    // The status line must not go on saying "Uploading" once the upload failed: the alert says what happened.
-    s.progress.hidden=true;say('');
+    s.progress.hidden=true;
     var msg=/EntityTooLarge/.test(res.text)?t('error_upload_too_large',{photo:s.label}):t('error_upload_failed',{photo:s.label});
     setError(s,msg);s.retry.hidden=false;failed=failed||msg;
   }
-  if(failed){say('');shout(failed);return false;}
+  if(failed){shout(failed);return false;}
   return true;
 }
 // Submitted: the page ends as the no-JavaScript path's thank-you page does. The form (and the
@@ -179,10 +182,10 @@ form.addEventListener('submit',async function(ev){
     say(t('status_submitting'));
     var r=await fetch(form.action,{method:'POST',body:data,headers:{accept:'application/json'}});
     var out=await r.json().catch(function(){return {};});
-    if(!r.ok){say('');shout(out.error&&out.error.message||t('error_generic'));return;}
+    if(!r.ok){shout(out.error&&out.error.message||t('error_generic'));return;}
     finish();
     if(out.redirect_url)window.location.assign(out.redirect_url);
-  }catch(e){say('');shout(t('error_generic'));}
+  }catch(e){shout(t('error_generic'));}
   finally{busy=false;form.removeAttribute('aria-busy');}
 });
 })();`;

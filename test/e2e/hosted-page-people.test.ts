@@ -657,8 +657,7 @@ describe('upload errors and accessibility', () => {
 });
 
 describe('operator branding (POST /v1/identity/settings, an extension)', () => {
-  // A 1x1 PNG.
-  const LOGO = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+  const LOGO = PNG_1X1.toString('base64');
 
   it('refuses an accent with too little contrast and a logo that is not PNG or JPEG, naming the parameter', async () => {
     const pale = await svc.call('POST', '/v1/identity/settings', { accent_color: '#7fb3ff' });
